@@ -1,0 +1,242 @@
+"""The ``vaelab`` command line: fit, encode, sample, evaluate and compare.
+
+Every estimator parameter is a flag of the same name (``latent_dim`` -> ``--latent-dim``). Errors
+that vaelab raises on purpose are printed in one line with exit status 2; no maths lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import ConfigError, VaelabError
+from .estimators import PCA, VAE, Autoencoder
+
+MODELS = {"pca": PCA, "ae": Autoencoder, "vae": VAE}
+# Parameters the CLI sets through its own flags rather than per-estimator ones.
+_HIDDEN_PARAMS = {"verbose"}
+
+
+def _parse_hidden(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 256,128, got {text!r}") from None
+
+
+def _parse_optional_int(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
+
+
+def _flag_type(default):
+    if isinstance(default, tuple):
+        return _parse_hidden
+    if default is None or isinstance(default, int) and not isinstance(default, bool):
+        return _parse_optional_int
+    return type(default)
+
+
+def _estimator_params() -> dict[str, object]:
+    """Every estimator parameter name with one default, in a stable order."""
+    params: dict[str, object] = {}
+    for cls in MODELS.values():
+        for name, p in inspect.signature(cls.__init__).parameters.items():
+            if name != "self" and name not in _HIDDEN_PARAMS:
+                params.setdefault(name, p.default)
+    return params
+
+
+def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model parameters (the estimator's own names and defaults)")
+    for name, default in _estimator_params().items():
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=_flag_type(default),
+            default=argparse.SUPPRESS,
+            help=f"default: {','.join(map(str, default)) if isinstance(default, tuple) else default}",
+        )
+
+
+def _given_params(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, name) for name in _estimator_params() if hasattr(args, name)}
+
+
+def _load_dataset(args: argparse.Namespace):
+    from .data import load
+
+    return load(args.data)
+
+
+def _features(X: np.ndarray) -> np.ndarray:
+    return X.reshape(len(X), -1)
+
+
+def _fit_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out rows as 2-D float arrays, images scaled to [0, 1]."""
+    scale = dataset.pixel_max or 1.0
+    X_train = _features(np.asarray(dataset.X_train, dtype=np.float32)) / scale
+    if dataset.X_test is None:
+        return X_train, X_train
+    return X_train, _features(np.asarray(dataset.X_test, dtype=np.float32)) / scale
+
+
+def _print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    cells = [[title for _, title in columns]]
+    for row in rows:
+        cells.append([_format(row.get(key)) for key, _ in columns])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    for i, r in enumerate(cells):
+        print("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _format(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.1f}"
+    return str(value)
+
+
+def cmd_fit(args: argparse.Namespace) -> None:
+    cls = MODELS[args.model]
+    params = _given_params(args)
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    rejected = sorted(set(params) - accepted)
+    if rejected:
+        flags = ", ".join("--" + r.replace("_", "-") for r in rejected)
+        raise ConfigError(f"--model {args.model} does not take {flags}")
+    if "verbose" in accepted:
+        params["verbose"] = 0 if args.quiet else 1
+    X_train, _ = _fit_arrays(_load_dataset(args))
+    estimator = cls(**params).fit(X_train)
+    estimator.save(args.out)
+    print(f"fitted {cls.__name__} on {len(X_train)} examples of {X_train.shape[1]} features; saved to {args.out}")
+
+
+def _load_run(path: str):
+    from .io import load
+
+    return load(path)
+
+
+def _save_array(path: str, array: np.ndarray) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, array)
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    estimator = _load_run(args.run)
+    X = _features(np.asarray(_load_dataset(args).X_train, dtype=np.float32))
+    codes = estimator.transform(X / (_load_dataset(args).pixel_max or 1.0))
+    _save_array(args.out, codes)
+    print(f"wrote codes of shape {codes.shape} to {args.out}")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    estimator = _load_run(args.run)
+    samples = estimator.sample(args.n, random_state=args.random_state)
+    _save_array(args.out, samples)
+    print(f"wrote {len(samples)} samples of {samples.shape[1]} features to {args.out}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .compare import held_out_metrics
+
+    estimator = _load_run(args.run)
+    _, X_test = _fit_arrays(_load_dataset(args))
+    metrics = held_out_metrics(estimator, X_test)
+    print(f"{type(estimator).__name__} on {len(X_test)} held-out examples of {args.data}:")
+    _print_table([metrics], [("mse", "reconstruction MSE"), ("log_likelihood", "log-likelihood (nats)"), ("log_likelihood_kind", "estimate")])
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .compare import compare
+
+    dataset = _load_dataset(args)
+    X_train, X_test = _fit_arrays(dataset)
+    params = _given_params(args)
+    results = compare(
+        X_train,
+        X_test,
+        latent_dim=params.pop("latent_dim", 2),
+        epochs=params.pop("epochs", 50),
+        random_state=params.pop("random_state", 0),
+        verbose=0 if args.quiet else 1,
+        **params,
+    )
+    print(f"{args.data}: {len(X_train)} training and {len(X_test)} held-out examples, {X_train.shape[1]} features")
+    rows = [{"model": r.name, **r.metrics, "fit_seconds": r.fit_seconds} for r in results]
+    _print_table(
+        rows,
+        [
+            ("model", "model"),
+            ("mse", "reconstruction MSE"),
+            ("log_likelihood", "log-likelihood (nats)"),
+            ("log_likelihood_kind", "estimate"),
+            ("fit_seconds", "fit time (s)"),
+        ],
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vaelab", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"vaelab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(func=func)
+        return sub
+
+    data_help = "'digits' (bundled 8x8 digits, scaled to [0, 1]) or a .npy/.csv file"
+    fit = command("fit", cmd_fit, "fit a model and save it to a directory")
+    fit.add_argument("--model", choices=sorted(MODELS), default="vae")
+    fit.add_argument("--data", default="digits", help=data_help)
+    fit.add_argument("--out", required=True, help="directory for the fitted model")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_estimator_flags(fit)
+
+    encode = command("encode", cmd_encode, "write the codes of data under a fitted model to a .npy file")
+    encode.add_argument("run", help="directory of a fitted model")
+    encode.add_argument("--data", default="digits", help=data_help)
+    encode.add_argument("--out", required=True, help="output .npy file")
+
+    sample = command("sample", cmd_sample, "decode prior samples of a fitted model to a .npy file")
+    sample.add_argument("run", help="directory of a fitted model")
+    sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    sample.add_argument("--random-state", type=int, default=0)
+    sample.add_argument("--out", required=True, help="output .npy file")
+
+    evaluate = command("evaluate", cmd_evaluate, "reconstruction error and log-likelihood on held-out data")
+    evaluate.add_argument("run", help="directory of a fitted model")
+    evaluate.add_argument("--data", default="digits", help=data_help)
+
+    comp = command("compare", cmd_compare, "fit PCA, an autoencoder and a VAE and compare them on held-out data")
+    comp.add_argument("--data", default="digits", help=data_help)
+    comp.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_estimator_flags(comp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except VaelabError as exc:
+        print(f"vaelab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

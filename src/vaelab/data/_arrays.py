@@ -1,0 +1,169 @@
+"""Checks shared by the loaders: dtype, NaN/inf, sample shape and labels.
+
+Every scan walks the rows in chunks, so a memory-mapped file is checked without being read
+into memory at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from ..errors import DataError
+
+# About 4 M values (16 MiB of float32) per chunk: bounded memory, few Python iterations.
+CHUNK_VALUES = 1 << 22
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+_DTYPE_WORDS = {
+    "c": "complex numbers",
+    "O": "Python objects",
+    "U": "text",
+    "S": "byte strings",
+    "V": "structured records",
+    "M": "dates",
+    "m": "time spans",
+}
+
+
+def row_chunks(X: np.ndarray, max_values: int = CHUNK_VALUES) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start, X[start:stop])`` over the rows of ``X``, about ``max_values`` values each."""
+    per_row = max(1, int(np.prod(X.shape[1:], dtype=np.int64)))
+    step = max(1, max_values // per_row)
+    for start in range(0, X.shape[0], step):
+        yield start, X[start : start + step]
+
+
+def check_numeric(X: np.ndarray, where: str) -> None:
+    """Raise a DataError unless ``X`` holds booleans, integers or real floats."""
+    if X.dtype.kind in "biuf":
+        return
+    what = _DTYPE_WORDS.get(X.dtype.kind, "not real numbers")
+    raise DataError(
+        f"{where}: values are {what} (dtype {X.dtype}); vaelab needs real numbers: "
+        "store integers or floats (for example X.astype('float32'))"
+    )
+
+
+def _position(index: tuple[int, ...]) -> str:
+    # Tables read best as row/column, images as sample + (channel, row, column).
+    if len(index) == 2:
+        return f"row {index[0]}, column {index[1]} (counting from 0)"
+    return f"sample {index[0]}, position {tuple(int(i) for i in index[1:])} (counting from 0)"
+
+
+def check_finite(
+    X: np.ndarray,
+    where: str,
+    describe: Callable[[tuple[int, ...]], str] | None = None,
+) -> None:
+    """Raise a DataError if ``X`` holds NaN/inf, or floats too large for float32.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, ...)
+        Any numeric array, possibly memory-mapped; integer arrays pass at once.
+    where : str
+        The file or data set name that starts the message.
+    describe : callable, optional
+        Turns the index of the first bad value into words (the CSV reader gives line numbers);
+        by default "row i, column j" counting from 0.
+    """
+    if X.dtype.kind != "f":
+        return
+    describe = describe or _position
+    count, first = 0, None
+    for start, chunk in row_chunks(X):
+        bad = ~np.isfinite(chunk)
+        n_bad = int(bad.sum())
+        if n_bad and first is None:
+            pos = tuple(int(i) for i in np.argwhere(bad)[0])
+            first = (start + pos[0],) + pos[1:]
+        count += n_bad
+        if X.dtype.itemsize > 4 and not n_bad:
+            # Models compute in float32; a larger value would silently become inf there.
+            big = np.abs(chunk) > _FLOAT32_MAX
+            if big.any():
+                pos = tuple(int(i) for i in np.argwhere(big)[0])
+                pos = (start + pos[0],) + pos[1:]
+                raise DataError(
+                    f"{where}: value {chunk[(pos[0] - start,) + pos[1:]]:g} at {describe(pos)} "
+                    f"is too large for float32 (max {_FLOAT32_MAX:.3g}); rescale the data"
+                )
+    if count:
+        raise DataError(
+            f"{where}: {count} NaN/inf value{'s' if count > 1 else ''} "
+            f"(first at {describe(first)}); remove or impute them"
+        )
+
+
+def as_samples(X: np.ndarray, where: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Give ``X`` the shape ``(n, d)`` (tables) or ``(n, C, H, W)`` (images), as a view.
+
+    2-D arrays are tables, 3-D ``(n, H, W)`` arrays grey images, 4-D arrays ``(n, C, H, W)``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, *sample_shape)
+    sample_shape : tuple of int
+    """
+    shape = tuple(int(s) for s in X.shape)
+    if X.ndim < 2 or X.ndim > 4:
+        fix = "reshape it to (n_samples, 1) for one feature" if X.ndim == 1 else (
+            "give 2-D (n, d) tables, 3-D (n, H, W) grey images or 4-D (n, C, H, W) images"
+        )
+        raise DataError(f"{where}: array has shape {shape}, which is not a set of samples; {fix}")
+    if shape[0] == 0:
+        raise DataError(f"{where}: array has shape {shape}: it contains no samples")
+    if 0 in shape[1:]:
+        raise DataError(f"{where}: array has shape {shape}: each sample is empty")
+    if X.ndim == 3:
+        X = X.reshape(shape[0], 1, shape[1], shape[2])
+    elif X.ndim == 4 and shape[1] > 4 and shape[3] in (1, 3):
+        # (n, H, W, C) is what PIL and most image code produce; vaelab wants channels first.
+        raise DataError(
+            f"{where}: array has shape {shape}, which looks channels-last (n, H, W, C); "
+            "vaelab wants (n, C, H, W): use X.transpose(0, 3, 1, 2)"
+        )
+    return X, tuple(int(s) for s in X.shape[1:])
+
+
+def check_labels(y: np.ndarray, n_samples: int, where: str) -> np.ndarray:
+    """Return labels as a 1-D array of length ``n_samples``, or raise a DataError."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"{where}: labels have shape {y.shape}; give one label per sample, shape (n,)")
+    if y.dtype.kind not in "biufUS":
+        raise DataError(f"{where}: labels have dtype {y.dtype}; use integers or text")
+    if len(y) != n_samples:
+        raise DataError(
+            f"{where}: {len(y)} labels for {n_samples} samples; give exactly one label per sample"
+        )
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise DataError(f"{where}: labels contain NaN/inf; remove those samples or fix the labels")
+    return y
+
+
+def image_pixel_max(X: np.ndarray) -> float | None:
+    """Guess the full-scale value of an image array, or None when it cannot be told.
+
+    uint8 -> 255; booleans -> 1; other integers within 0..255 -> 255; floats within
+    [0, 1] -> 1. Anything else (e.g. 16-bit or standardised images) -> None, so
+    preprocessing falls back to standardising.
+    """
+    if X.dtype == np.uint8:
+        return 255.0
+    if X.dtype.kind == "b":
+        return 1.0
+    lo, hi = np.inf, -np.inf
+    for _, chunk in row_chunks(X):
+        lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+    if lo < 0:
+        return None
+    if X.dtype.kind in "iu":
+        return 255.0 if hi <= 255 else None
+    return 1.0 if hi <= 1 else None

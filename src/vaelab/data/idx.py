@@ -1,0 +1,90 @@
+"""A small reader for the IDX format of MNIST and Fashion-MNIST (LeCun et al., 1998).
+
+An IDX file is: two zero bytes, a dtype code, the number of dimensions ``k``, then ``k``
+big-endian uint32 sizes, then the values in C order, big-endian. Files may be gzipped.
+Uncompressed files are memory-mapped read-only; gzipped ones are decompressed into memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+# The dtype codes of the format (http://yann.lecun.com/exdb/mnist/); values are big-endian.
+IDX_DTYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def _parse_header(head: bytes, where: str) -> tuple[np.dtype, tuple[int, ...], int]:
+    """Return (dtype, shape, header length) from the first bytes of an IDX file."""
+    if len(head) < 4:
+        raise DataError(f"{where}: too short to be an IDX file ({len(head)} bytes)")
+    zero, code, ndim = struct.unpack(">HBB", head[:4])
+    if zero != 0 or code not in IDX_DTYPES or ndim == 0:
+        raise DataError(
+            f"{where}: not an IDX file (magic number 0x{head[:4].hex()}; expected 0x0000, "
+            f"a dtype code in {sorted(hex(c) for c in IDX_DTYPES)} and a dimension count)"
+        )
+    n_head = 4 + 4 * ndim
+    if len(head) < n_head:
+        raise DataError(f"{where}: IDX header is truncated ({len(head)} of {n_head} bytes)")
+    shape = struct.unpack(f">{ndim}I", head[4:n_head])
+    return IDX_DTYPES[code], tuple(int(s) for s in shape), n_head
+
+
+def _check_size(n_data: int, dtype: np.dtype, shape: tuple[int, ...], where: str) -> None:
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if n_data != expected:
+        what = "truncated" if n_data < expected else "corrupted (extra bytes at the end)"
+        raise DataError(
+            f"{where}: IDX file is {what}: header says shape {shape} of {dtype.name} "
+            f"({expected} bytes of data), but the file holds {n_data}; get a fresh copy"
+        )
+
+
+def read_idx(path: str | os.PathLike, where: str | None = None) -> np.ndarray:
+    """Read an IDX file (optionally ``.gz``) as a numpy array, read-only.
+
+    Parameters
+    ----------
+    path : path-like
+        The file; a name ending in ``.gz`` is decompressed with gzip.
+    where : str, optional
+        The name used in error messages (default: the path).
+
+    Returns
+    -------
+    ndarray of the shape stored in the header
+        uint8 for image and label files. Uncompressed files come back memory-mapped.
+    """
+    path = Path(path)
+    where = where or str(path)
+    if path.name.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as f:
+                raw = f.read()
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise DataError(f"{where}: gzip data is corrupted or truncated ({exc}); get a fresh copy") from exc
+        dtype, shape, n_head = _parse_header(raw[:1028], where)
+        _check_size(len(raw) - n_head, dtype, shape, where)
+        return np.frombuffer(raw, dtype=dtype, offset=n_head).reshape(shape)
+    with open(path, "rb") as f:
+        head = f.read(1028)  # 4 bytes + at most 255 dimensions of 4 bytes
+    dtype, shape, n_head = _parse_header(head, where)
+    _check_size(path.stat().st_size - n_head, dtype, shape, where)
+    if 0 in shape:
+        return np.zeros(shape, dtype=dtype)  # mmap cannot map zero bytes
+    return np.memmap(path, dtype=dtype, mode="r", offset=n_head, shape=shape)

@@ -1,0 +1,29 @@
+"""The error types of vaelab: one base, each also a standard Python/scikit-learn type."""
+
+from __future__ import annotations
+
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+
+class VaelabError(Exception):
+    """Base of every error vaelab raises on purpose; the CLI prints these in one line."""
+
+
+class DataError(VaelabError, ValueError):
+    """The data given cannot be used as it is (shape, NaN/inf, range, format)."""
+
+
+class ConfigError(VaelabError, ValueError):
+    """An option or parameter value is unknown or out of range."""
+
+
+class ModelFileError(VaelabError, ValueError):
+    """A saved model directory is missing, incomplete, corrupted or unsafe."""
+
+
+class NotFittedError(VaelabError, _SklearnNotFittedError):
+    """A method that needs a fitted model was called before ``fit``."""
+
+
+class TrainingError(VaelabError, RuntimeError):
+    """Training cannot go on (for example the loss became NaN or infinite)."""

@@ -1,0 +1,144 @@
+"""Saving and loading fitted estimators: a directory with ``config.json`` and ``weights.safetensors``.
+
+Nothing from the files is executed on load: the JSON names one of a fixed set of classes and its
+parameters, each checked, and the weights are plain tensors read by safetensors and checked
+against the module the config describes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from . import __version__
+from .errors import ModelFileError, VaelabError
+
+FORMAT = "vaelab-model"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+
+def _estimator_classes() -> dict:
+    from .estimators import PCA, VAE, Autoencoder
+
+    return {cls.__name__: cls for cls in (PCA, Autoencoder, VAE)}
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return list(value)
+    if value is None or isinstance(value, (bool, int, float, str, list)):
+        return value
+    # A RandomState object cannot be written; the fitted weights already capture its effect.
+    return None
+
+
+def save(estimator, path) -> Path:
+    """Write a fitted estimator to the directory ``path`` (created if needed); returns the path."""
+    estimator._check_fitted()
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "vaelab_version": __version__,
+        "class": type(estimator).__name__,
+        "params": {k: _jsonable(v) for k, v in estimator.get_params().items()},
+        "fitted": {"n_features_in_": estimator.n_features_in_, "history_": getattr(estimator, "history_", None)},
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in estimator.module_.state_dict().items()}
+    # Write to temporary names, then rename: a crash never leaves a half-written model behind.
+    save_file(state, path / (WEIGHTS_FILE + ".tmp"))
+    (path / (CONFIG_FILE + ".tmp")).write_text(json.dumps(config, indent=2))
+    os.replace(path / (WEIGHTS_FILE + ".tmp"), path / WEIGHTS_FILE)
+    os.replace(path / (CONFIG_FILE + ".tmp"), path / CONFIG_FILE)
+    return path
+
+
+def _read_config(path: Path) -> dict:
+    config_path = path / CONFIG_FILE
+    if not path.is_dir():
+        raise ModelFileError(f"no saved model at {path}: it is not a directory; pass the directory written by save() or `vaelab fit --out`")
+    if not config_path.is_file():
+        raise ModelFileError(f"{path} holds no {CONFIG_FILE}; it is not a saved vaelab model (or it is incomplete)")
+    try:
+        config = json.loads(config_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{config_path} is not valid JSON ({exc}); the model directory is corrupted") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{config_path} is not a vaelab model config (missing \"format\": \"{FORMAT}\")")
+    expected = {"format", "format_version", "vaelab_version", "class", "params", "fitted"}
+    unknown, missing = set(config) - expected, expected - set(config)
+    if unknown or missing:
+        raise ModelFileError(
+            f"{config_path}: " + "; ".join(
+                [f"unknown field(s) {sorted(unknown)}"] * bool(unknown) + [f"missing field(s) {sorted(missing)}"] * bool(missing)
+            )
+        )
+    if config["format_version"] != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{config_path} has format_version {config['format_version']!r}; this vaelab reads version {FORMAT_VERSION}"
+        )
+    for field, kind in [("params", dict), ("fitted", dict), ("class", str)]:
+        if not isinstance(config[field], kind):
+            raise ModelFileError(f"{config_path}: field {field!r} must be a {kind.__name__}")
+    n_features = config["fitted"].get("n_features_in_")
+    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+        raise ModelFileError(f"{config_path}: fitted.n_features_in_ must be a positive integer, got {n_features!r}")
+    return config
+
+
+def load(path):
+    """Load an estimator saved by :func:`save` (or ``vaelab fit --out``) from directory ``path``."""
+    path = Path(path)
+    config = _read_config(path)
+    classes = _estimator_classes()
+    cls = classes.get(config["class"])
+    if cls is None:
+        raise ModelFileError(f"{path / CONFIG_FILE}: unknown class {config['class']!r}; expected one of {sorted(classes)}")
+    params = dict(config["params"])
+    allowed = set(cls().get_params())
+    if set(params) - allowed:
+        raise ModelFileError(f"{path / CONFIG_FILE}: unknown parameter(s) {sorted(set(params) - allowed)} for {cls.__name__}")
+    if isinstance(params.get("hidden"), list):
+        params["hidden"] = tuple(params["hidden"])
+    estimator = cls(**params)
+    n_features = config["fitted"]["n_features_in_"]
+    try:
+        module = estimator._build_module(n_features)
+    except VaelabError as exc:
+        raise ModelFileError(f"{path / CONFIG_FILE}: invalid parameters: {exc}") from None
+    weights_path = path / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise ModelFileError(f"{path} holds no {WEIGHTS_FILE}; the saved model is incomplete")
+    try:
+        state = load_file(weights_path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{weights_path} is corrupted or not a safetensors file ({exc})") from None
+    expected = module.state_dict()
+    if set(state) != set(expected):
+        raise ModelFileError(
+            f"{weights_path} does not match {CONFIG_FILE}: missing {sorted(set(expected) - set(state))}, "
+            f"unexpected {sorted(set(state) - set(expected))}"
+        )
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise ModelFileError(
+                f"{weights_path}: tensor {name!r} has shape {tuple(tensor.shape)}, but the config implies "
+                f"{tuple(expected[name].shape)}"
+            )
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelFileError(f"{weights_path}: tensor {name!r} holds NaN or infinite values")
+    module.load_state_dict(state)
+    module.eval()
+    estimator.module_ = module
+    estimator.n_features_in_ = n_features
+    if config["fitted"].get("history_") is not None:
+        estimator.history_ = config["fitted"]["history_"]
+    return estimator

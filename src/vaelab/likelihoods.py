@@ -1,0 +1,121 @@
+"""Decoder likelihoods p(x | z): small modules turning decoder outputs into distributions.
+
+Each likelihood maps the decoder's raw output, shaped ``(..., *event_shape)``, to a
+``torch.distributions`` object whose ``log_prob`` sums over the event dimensions (nats per
+example) and whose ``mean`` is the reconstruction in data space. Models, metrics and sampling
+share these objects, so the choice of likelihood is a parameter, never a copy of a model.
+
+* ``"bernoulli"``: for binary data. On grey levels in [0, 1] its ``log_prob`` is the negative
+  binary cross-entropy, which is *not* a normalised density (the usual, and loose, practice).
+* ``"continuous_bernoulli"``: the normalised density on [0, 1] (Loaiza-Ganem & Cunningham, 2019),
+  the honest choice for grey-level pixels.
+* ``"gaussian"``: a Normal with mean from the decoder and a learned standard deviation per
+  feature, floored at ``min_scale`` so that constant features cannot drive the density to infinity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import (
+    Bernoulli,
+    ContinuousBernoulli,
+    Distribution,
+    Independent,
+    Normal,
+)
+
+from .errors import ConfigError, DataError
+
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
+
+
+class Likelihood(nn.Module):
+    """Abstract base: ``forward(params) -> Distribution`` over ``event_shape``."""
+
+    name: str = ""
+
+    def __init__(self, event_shape: tuple[int, ...]):
+        super().__init__()
+        self.event_shape = tuple(event_shape)
+
+    def forward(self, params: torch.Tensor) -> Distribution:
+        return Independent(self._base(params), len(self.event_shape), validate_args=False)
+
+    def _base(self, params: torch.Tensor) -> Distribution:
+        raise NotImplementedError
+
+    def check_support(self, X: np.ndarray) -> None:
+        """Raise :class:`DataError` when ``X`` lies outside this likelihood's support."""
+
+
+class _UnitIntervalLikelihood(Likelihood):
+    def check_support(self, X: np.ndarray) -> None:
+        low, high = float(X.min()), float(X.max())
+        if low < 0.0 or high > 1.0:
+            raise DataError(
+                f"likelihood={self.name!r} needs data in [0, 1], but X ranges over "
+                f"[{low:.4g}, {high:.4g}]; scale the data to [0, 1] or use likelihood='gaussian'"
+            )
+
+
+class BernoulliLikelihood(_UnitIntervalLikelihood):
+    """Independent Bernoulli per feature, parameterised by logits."""
+
+    name = "bernoulli"
+
+    def _base(self, params: torch.Tensor) -> Distribution:
+        return Bernoulli(logits=params, validate_args=False)
+
+
+class ContinuousBernoulliLikelihood(_UnitIntervalLikelihood):
+    """Independent continuous Bernoulli per feature: a normalised density on [0, 1]."""
+
+    name = "continuous_bernoulli"
+
+    def _base(self, params: torch.Tensor) -> Distribution:
+        return ContinuousBernoulli(logits=params, validate_args=False)
+
+
+class GaussianLikelihood(Likelihood):
+    """Independent Normal per feature with a learned standard deviation.
+
+    ``shared=False`` learns one standard deviation per feature, ``shared=True`` one for all.
+    """
+
+    name = "gaussian"
+
+    def __init__(self, event_shape: tuple[int, ...], shared: bool = False, min_scale: float = 1e-3):
+        super().__init__(event_shape)
+        self.min_scale = min_scale
+        self.raw_scale = nn.Parameter(torch.zeros(() if shared else self.event_shape))
+        self.set_scale(torch.tensor(1.0))
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """Standard deviation: shape ``event_shape``, or ``()`` when shared."""
+        return nn.functional.softplus(self.raw_scale) + self.min_scale
+
+    @torch.no_grad()
+    def set_scale(self, scale: torch.Tensor) -> None:
+        """Set the standard deviation (must exceed ``min_scale``)."""
+        excess = (scale - self.min_scale).clamp_min(1e-12)
+        # inverse softplus, written to stay finite for large values
+        self.raw_scale.copy_(excess + torch.log(-torch.expm1(-excess)))
+
+    def _base(self, params: torch.Tensor) -> Distribution:
+        return Normal(params, self.scale.expand_as(params), validate_args=False)
+
+
+_BY_NAME = {
+    cls.name: cls
+    for cls in (BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood)
+}
+
+
+def make_likelihood(name: str, event_shape: tuple[int, ...]) -> Likelihood:
+    """Build the likelihood called ``name`` for data of shape ``event_shape``."""
+    if name not in _BY_NAME:
+        raise ConfigError(f"unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}")
+    return _BY_NAME[name](tuple(event_shape))

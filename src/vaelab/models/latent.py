@@ -1,0 +1,142 @@
+"""Latent-variable models as torch modules: the autoencoder and the VAE.
+
+The VAE (Kingma & Welling, 2014) has a Gaussian encoder q(z|x) = N(mu(x), diag sigma(x)^2), a
+standard normal prior p(z) and a decoder likelihood p(x|z) chosen from :mod:`vaelab.likelihoods`.
+Its loss is the negative ELBO, ``E_q[-log p(x|z)] + beta * KL(q(z|x) || p(z))`` in nats per
+example, with the KL in closed form. The autoencoder shares the decoder and likelihood but has a
+deterministic code and only the reconstruction term.
+
+Modules know their own loss (``loss(x) -> LossTerms``) so the trainer stays model-agnostic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
+
+from ..likelihoods import Likelihood
+from .networks import mlp
+
+# Keeps encoder standard deviations away from 0, where log q(z|x) would blow up.
+_MIN_POSTERIOR_SCALE = 1e-5
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """Batch means, in nats per example, of the training objective and its parts."""
+
+    loss: torch.Tensor
+    reconstruction: torch.Tensor  # E_q[-log p(x|z)], the distortion
+    kl: torch.Tensor  # KL(q(z|x) || p(z)), the rate; zero for the autoencoder
+
+
+@dataclass(frozen=True)
+class VAEOutput:
+    qz: Distribution  # q(z|x), batch shape (n,), event shape (latent_dim,)
+    z: torch.Tensor  # (n, latent_dim), one reparameterised draw from qz
+    px: Distribution  # p(x|z), batch shape (n,), event shape (n_features,)
+
+
+class LatentModel(nn.Module):
+    """Abstract base: a decoder network with a likelihood, and a standard normal prior.
+
+    Subclasses define ``embed`` (the deterministic code) and, when trained by gradients, ``loss``.
+    """
+
+    def __init__(self, latent_dim: int, decoder: nn.Module, likelihood: Likelihood):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.register_buffer("_prior_loc", torch.zeros(latent_dim), persistent=False)
+        self.register_buffer("_prior_scale", torch.ones(latent_dim), persistent=False)
+
+    def prior(self) -> Distribution:
+        """p(z) = N(0, I), event shape ``(latent_dim,)``."""
+        return Independent(Normal(self._prior_loc, self._prior_scale, validate_args=False), 1)
+
+    def decode(self, z: torch.Tensor) -> Distribution:
+        """p(x|z) for codes ``z`` of shape ``(..., latent_dim)``."""
+        return self.likelihood(self.decoder(z))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The deterministic code of ``x``: ``(n, n_features) -> (n, latent_dim)``."""
+        raise NotImplementedError
+
+    def loss(self, x: torch.Tensor) -> LossTerms:
+        """The training objective on a batch ``x`` of shape ``(n, n_features)``."""
+        raise NotImplementedError
+
+
+class Autoencoder(LatentModel):
+    """Deterministic MLP encoder; loss = -log p(x | z(x)) averaged over the batch."""
+
+    def __init__(self, n_features: int, latent_dim: int, hidden: Sequence[int], likelihood: Likelihood):
+        super().__init__(latent_dim, mlp(latent_dim, tuple(reversed(hidden)), n_features), likelihood)
+        self.encoder = mlp(n_features, hidden, latent_dim)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def loss(self, x: torch.Tensor) -> LossTerms:
+        reconstruction = -self.decode(self.encoder(x)).log_prob(x).mean()
+        return LossTerms(reconstruction, reconstruction, torch.zeros_like(reconstruction))
+
+
+class VAE(LatentModel):
+    """Gaussian MLP encoder, standard normal prior, any decoder likelihood.
+
+    ``beta`` weights the KL term (``beta=1``: the ELBO; Higgins et al., 2017).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        latent_dim: int,
+        hidden: Sequence[int],
+        likelihood: Likelihood,
+        beta: float = 1.0,
+    ):
+        super().__init__(latent_dim, mlp(latent_dim, tuple(reversed(hidden)), n_features), likelihood)
+        self.encoder = mlp(n_features, hidden, 2 * latent_dim)
+        self.beta = beta
+
+    def encode(self, x: torch.Tensor) -> Distribution:
+        """q(z|x): batch shape ``x.shape[:-1]``, event shape ``(latent_dim,)``."""
+        loc, raw_scale = self.encoder(x).chunk(2, dim=-1)
+        scale = nn.functional.softplus(raw_scale) + _MIN_POSTERIOR_SCALE
+        return Independent(Normal(loc, scale, validate_args=False), 1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode(x).mean
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:
+        qz = self.encode(x)
+        z = qz.rsample()
+        return VAEOutput(qz, z, self.decode(z))
+
+    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-example ``(reconstruction, kl)`` in nats, each ``(n,)``; ELBO = -(reconstruction + kl)."""
+        out = self(x)
+        return -out.px.log_prob(x), kl_divergence(out.qz, self.prior())
+
+    def loss(self, x: torch.Tensor) -> LossTerms:
+        reconstruction, kl = self.elbo_terms(x)
+        reconstruction, kl = reconstruction.mean(), kl.mean()
+        return LossTerms(reconstruction + self.beta * kl, reconstruction, kl)
+
+
+
+def log_importance_weights(model: LatentModel, x: torch.Tensor, n_samples: int) -> torch.Tensor:
+    """log p(x|z_k) + log p(z_k) - log q(z_k|x) with z_k ~ q(z|x), in nats: shape ``(n_samples, n)``.
+
+    ``model`` needs ``encode(x) -> q(z|x)`` (the VAE, PPCA). ``logsumexp(w, 0) - log K`` is the
+    K-sample importance-weighted bound on log p(x) (Burda et al., 2016); K = 1 is the ELBO.
+    """
+    qz = model.encode(x)
+    z = qz.rsample((n_samples,))  # (K, n, latent_dim)
+    return model.decode(z).log_prob(x) + model.prior().log_prob(z) - qz.log_prob(z)

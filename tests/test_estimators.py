@@ -1,0 +1,173 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.decomposition import PCA as SklearnPCA
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+from vaelab import PCA, VAE, Autoencoder, ConfigError, DataError, NotFittedError
+
+ALL = ["pca", "ae", "vae"]
+
+
+def test_pca_log_likelihood_equals_scikit_learn(digits):
+    X_train, X_test = digits
+    for k in (1, 5, 20):
+        ours = PCA(latent_dim=k).fit(X_train)
+        ref = SklearnPCA(n_components=k).fit(X_train.astype(np.float64))
+        np.testing.assert_allclose(ours.score_samples(X_test), ref.score_samples(X_test), rtol=1e-4, atol=1e-3)
+
+
+def test_pca_reconstruction_is_the_orthogonal_projection(digits):
+    X_train, X_test = digits
+    ref = SklearnPCA(n_components=5).fit(X_train)
+    ours = PCA(latent_dim=5).fit(X_train)
+    np.testing.assert_allclose(ours.reconstruct(X_test), ref.inverse_transform(ref.transform(X_test)), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_shapes_and_dtypes(fitted, digits, name):
+    model = fitted[name]
+    _, X_test = digits
+    Z = model.transform(X_test)
+    assert Z.shape == (len(X_test), 2) and Z.dtype == np.float32
+    assert model.inverse_transform(Z).shape == X_test.shape
+    assert model.reconstruct(X_test).dtype == np.float32
+    assert model.sample(16, random_state=0).shape == (16, X_test.shape[1])
+    np.testing.assert_array_equal(model.sample(4, random_state=1), model.sample(4, random_state=1))
+    assert model.n_features_in_ == X_test.shape[1]
+
+
+@pytest.mark.parametrize("name", ["pca", "vae"])
+def test_score_is_mean_of_score_samples(fitted, digits, name):
+    _, X_test = digits
+    scores = fitted[name].score_samples(X_test)
+    assert scores.shape == (len(X_test),) and np.isfinite(scores).all()
+    assert fitted[name].score(X_test) == pytest.approx(float(scores.mean()), rel=1e-5)
+
+
+def test_vae_elbo_beats_the_per_pixel_mean_model(fitted, digits):
+    X_train, X_test = digits
+    p = np.clip(X_train.mean(0), 1e-4, 1 - 1e-4)
+    baseline = (X_test * np.log(p) + (1 - X_test) * np.log1p(-p)).sum(1).mean()
+    assert fitted["vae"].score(X_test) > baseline + 2.0
+
+
+def test_autoencoder_reconstructs_better_than_pca(fitted, digits):
+    _, X_test = digits
+    mse = {k: np.mean((fitted[k].reconstruct(X_test) - X_test) ** 2) for k in ("pca", "ae")}
+    assert mse["ae"] < 0.9 * mse["pca"]
+
+
+def test_training_history_and_early_stopping(digits):
+    X_train, _ = digits
+    model = VAE(latent_dim=2, epochs=200, patience=3, lr=1e-2, random_state=0).fit(X_train)
+    n_epochs = len(model.history_["train"]["loss"])
+    assert n_epochs < 200, "early stopping should stop long before 200 epochs at this learning rate"
+    assert len(model.history_["validation"]["loss"]) == n_epochs
+    best = model.history_["best_epoch"]
+    assert model.history_["validation"]["loss"][best - 1] == min(model.history_["validation"]["loss"])
+
+
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_same_seed_same_weights(digits, cls):
+    X_train, _ = digits
+    a = cls(epochs=3, random_state=7).fit(X_train).module_.state_dict()
+    b = cls(epochs=3, random_state=7).fit(X_train).module_.state_dict()
+    c = cls(epochs=3, random_state=8).fit(X_train).module_.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_fit_leaves_global_rng_and_input_untouched(digits):
+    X_train, _ = digits
+    X_copy = X_train.copy()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    VAE(epochs=1, random_state=0).fit(X_train)
+    assert torch.equal(torch.rand(3), expected)
+    np.testing.assert_array_equal(X_train, X_copy)
+
+
+@pytest.mark.parametrize("cls", [PCA, Autoencoder, VAE])
+def test_sklearn_params_and_clone(cls):
+    model = cls(latent_dim=3, random_state=5)
+    cloned = clone(model)
+    assert cloned.get_params() == model.get_params()
+    assert cloned.set_params(latent_dim=4).latent_dim == 4
+
+
+@pytest.mark.parametrize("cls", [PCA, Autoencoder, VAE])
+def test_methods_before_fit_raise_not_fitted(cls, digits):
+    _, X_test = digits
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        cls().transform(X_test)
+    with pytest.raises(SklearnNotFittedError):
+        cls().sample(3)
+
+
+def test_linear_maps_with_empty_hidden(digits):
+    X_train, _ = digits
+    model = VAE(hidden=(), epochs=1, random_state=0).fit(X_train)
+    assert isinstance(model.module_.encoder[0], torch.nn.Linear) and len(model.module_.encoder) == 1
+
+
+def test_gaussian_likelihood_on_standardized_data(digits):
+    X_train, X_test = digits
+    mean, std = X_train.mean(0), X_train.std(0) + 0.1
+    model = VAE(likelihood="gaussian", epochs=5, random_state=0).fit((X_train - mean) / std)
+    assert np.isfinite(model.score((X_test - mean) / std))
+
+
+# --- bad input: one clear error each --------------------------------------------------------
+
+
+def test_wrong_number_of_features(fitted, digits):
+    _, X_test = digits
+    with pytest.raises(DataError, match="X has 10 features, but VAE was fitted with 64"):
+        fitted["vae"].transform(X_test[:, :10])
+    with pytest.raises(DataError, match="Z has 3 features"):
+        fitted["pca"].inverse_transform(np.zeros((2, 3)))
+
+
+def test_nan_and_inf_are_located(digits):
+    X = digits[0].copy()
+    X[5, 7] = np.nan
+    X[9, 1] = np.inf
+    with pytest.raises(DataError, match="2 NaN or infinite value.*row 5, column 7"):
+        VAE().fit(X)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((0, 4)), "empty"),
+    (np.zeros(5), "must be 2-D"),
+    (np.array([["a", "b"]]), "not real numbers"),
+])
+def test_bad_arrays(bad, match):
+    with pytest.raises(DataError, match=match):
+        PCA().fit(bad)
+
+
+def test_bernoulli_needs_unit_interval(digits):
+    with pytest.raises(DataError, match=r"needs data in \[0, 1\].*likelihood='gaussian'"):
+        VAE(epochs=1).fit(digits[0] * 16)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"likelihood": "poisson"}, "unknown likelihood 'poisson'"),
+    ({"latent_dim": 0}, "latent_dim must be an integer >= 1"),
+    ({"epochs": 2.5}, "epochs must be an integer"),
+    ({"lr": -1.0}, "lr must be a positive number"),
+    ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\)"),
+    ({"hidden": (64, 0)}, "each hidden layer size"),
+    ({"device": "tpu"}, "unknown device"),
+])
+def test_bad_parameters(digits, params, match):
+    with pytest.raises(ConfigError, match=match):
+        VAE(**{"epochs": 1, **params}).fit(digits[0])
+
+
+def test_pca_latent_dim_bounded_by_features(digits):
+    with pytest.raises(ConfigError, match=r"latent_dim must be an integer in \[1, 64\]"):
+        PCA(latent_dim=65).fit(digits[0])
