@@ -135,14 +135,14 @@ def test_nan_and_inf_are_located(digits):
     X = digits[0].copy()
     X[5, 7] = np.nan
     X[9, 1] = np.inf
-    with pytest.raises(DataError, match="2 NaN or infinite value.*row 5, column 7"):
+    with pytest.raises(DataError, match=r"2 NaN/inf values \(first at row 5, column 7"):
         VAE().fit(X)
 
 
 @pytest.mark.parametrize("bad, match", [
-    (np.zeros((0, 4)), "empty"),
+    (np.zeros((0, 4)), "contains no samples"),
     (np.zeros(5), "must be 2-D"),
-    (np.array([["a", "b"]]), "not real numbers"),
+    (np.array([["a", "b"]]), "values are text.*needs real numbers"),
 ])
 def test_bad_arrays(bad, match):
     with pytest.raises(DataError, match=match):
@@ -171,3 +171,39 @@ def test_bad_parameters(digits, params, match):
 def test_pca_latent_dim_bounded_by_features(digits):
     with pytest.raises(ConfigError, match=r"latent_dim must be an integer in \[1, 64\]"):
         PCA(latent_dim=65).fit(digits[0])
+
+
+# --- preprocessing stored in the model, images keep their shape --------------------------
+
+
+def test_preprocessing_answers_in_user_units_and_keeps_image_shape(tmp_path):
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images.astype(np.float32)  # (n, 8, 8), values 0..16
+    model = VAE(latent_dim=2, preprocessing="scale", pixel_max=16, epochs=2, random_state=0).fit(images)
+    assert model.sample_shape_ == (1, 8, 8) and model.n_features_in_ == 64
+    samples = model.sample(5, random_state=0)
+    assert samples.shape == (5, 1, 8, 8) and 0 <= samples.min() and samples.max() <= 16
+    assert model.reconstruct(images[:3]).shape == (3, 1, 8, 8)
+    np.testing.assert_array_equal(model.transform(images[:3]), model.transform(images[:3].reshape(3, 64)))
+    model.save(tmp_path / "m")
+    from vaelab import load
+
+    np.testing.assert_array_equal(load(tmp_path / "m").transform(images[:7]), model.transform(images[:7]))
+
+
+def test_uint8_images_train_like_scaled_floats():
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, size=(300, 12), dtype=np.uint8)
+    a = VAE(preprocessing="scale", epochs=2, random_state=0).fit(raw)
+    b = VAE(epochs=2, random_state=0).fit(raw.astype(np.float32) / 255)
+    for k, v in a.module_.state_dict().items():
+        torch.testing.assert_close(v, b.module_.state_dict()[k], atol=1e-3, rtol=1e-3)
+
+
+def test_standardized_tables_with_gaussian_likelihood():
+    rng = np.random.default_rng(0)
+    X = rng.normal(50, 10, size=(400, 5)).astype(np.float32)
+    model = VAE(likelihood="gaussian", preprocessing="standardize", epochs=3, random_state=0).fit(X)
+    assert abs(model.sample(2000, random_state=0).mean() - 50) < 5
+    assert np.isfinite(model.score(X))

@@ -51,7 +51,9 @@ def test_corrupted_config(saved):
     (lambda c: c.update({"class": "Evil"}), "unknown class 'Evil'"),
     (lambda c: c["params"].update(gamma=1), r"unknown parameter\(s\) \['gamma'\]"),
     (lambda c: c["params"].update(likelihood="poisson"), "unknown likelihood"),
-    (lambda c: c["fitted"].update(n_features_in_="64"), "n_features_in_ must be a positive integer"),
+    (lambda c: c["fitted"].update(sample_shape_=["64"]), "sample_shape_ must be a list of positive integers"),
+    (lambda c: c["fitted"].update(extra=1), "must hold exactly"),
+    (lambda c: c["fitted"]["preprocessing_"].update(kind="log"), "Preprocessing.kind must be one of"),
     (lambda c: c["params"].update(latent_dim=3), "tensor .* has shape"),
 ])
 def test_tampered_config(saved, edit, match):

@@ -72,23 +72,32 @@ def _given_params(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in _estimator_params() if hasattr(args, name)}
 
 
+def _add_data_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", default="digits", help="'digits' (the default, bundled), 'fashion-mnist', or a "
+                       ".npy/.npz/.csv/.tsv/IDX file or a folder of images")
+    group.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files")
+    group.add_argument("--key", help=".npz: the array holding the data")
+    group.add_argument("--label-column", help=".csv/.tsv: the label column (kept apart from the features)")
+
+
 def _load_dataset(args: argparse.Namespace):
     from .data import load
 
-    return load(args.data)
+    return load(args.data, key=args.key, label_column=args.label_column, data_dir=args.data_dir)
 
 
-def _features(X: np.ndarray) -> np.ndarray:
-    return X.reshape(len(X), -1)
+def _with_data_defaults(params: dict, dataset) -> dict:
+    """Fill the preprocessing (and, for standardised tables, the likelihood) the data call for."""
+    from .data import default_preprocessing
 
-
-def _fit_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Training and held-out rows as 2-D float arrays, images scaled to [0, 1]."""
-    scale = dataset.pixel_max or 1.0
-    X_train = _features(np.asarray(dataset.X_train, dtype=np.float32)) / scale
-    if dataset.X_test is None:
-        return X_train, X_train
-    return X_train, _features(np.asarray(dataset.X_test, dtype=np.float32)) / scale
+    params = dict(params)
+    params.setdefault("preprocessing", default_preprocessing(dataset))
+    if params["preprocessing"] == "scale":
+        params.setdefault("pixel_max", dataset.pixel_max)
+    elif "likelihood" not in params:
+        params["likelihood"] = "gaussian"  # standardised values leave [0, 1]: no Bernoulli there
+    return params
 
 
 def _print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
@@ -118,12 +127,20 @@ def cmd_fit(args: argparse.Namespace) -> None:
     if rejected:
         flags = ", ".join("--" + r.replace("_", "-") for r in rejected)
         raise ConfigError(f"--model {args.model} does not take {flags}")
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not (args.resume or args.overwrite):
+        raise ConfigError(f"{out} already exists and is not empty; pass --resume to continue its run or --overwrite to replace it")
+    dataset = _load_dataset(args)
+    params = {k: v for k, v in _with_data_defaults(params, dataset).items() if k in accepted}
     if "verbose" in accepted:
         params["verbose"] = 0 if args.quiet else 1
-    X_train, _ = _fit_arrays(_load_dataset(args))
-    estimator = cls(**params).fit(X_train)
-    estimator.save(args.out)
-    print(f"fitted {cls.__name__} on {len(X_train)} examples of {X_train.shape[1]} features; saved to {args.out}")
+    estimator = cls(**params)
+    if args.model == "pca":
+        estimator.fit(dataset.X_train)
+    else:
+        estimator.fit(dataset.X_train, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite)
+    estimator.save(out)
+    print(f"fitted {cls.__name__} on {len(dataset.X_train)} examples of shape {dataset.sample_shape}; saved to {out}")
 
 
 def _load_run(path: str):
@@ -137,10 +154,17 @@ def _save_array(path: str, array: np.ndarray) -> None:
     np.save(path, array)
 
 
+def _split(dataset, name: str) -> np.ndarray:
+    if name == "test":
+        if dataset.X_test is None:
+            raise ConfigError(f"{dataset.name} has no test split; use --split train")
+        return dataset.X_test
+    return dataset.X_train
+
+
 def cmd_encode(args: argparse.Namespace) -> None:
     estimator = _load_run(args.run)
-    X = _features(np.asarray(_load_dataset(args).X_train, dtype=np.float32))
-    codes = estimator.transform(X / (_load_dataset(args).pixel_max or 1.0))
+    codes = estimator.transform(_split(_load_dataset(args), args.split))
     _save_array(args.out, codes)
     print(f"wrote codes of shape {codes.shape} to {args.out}")
 
@@ -149,35 +173,27 @@ def cmd_sample(args: argparse.Namespace) -> None:
     estimator = _load_run(args.run)
     samples = estimator.sample(args.n, random_state=args.random_state)
     _save_array(args.out, samples)
-    print(f"wrote {len(samples)} samples of {samples.shape[1]} features to {args.out}")
+    print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {args.out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .compare import held_out_metrics
+    from .compare import held_out_metrics, train_test_split
 
     estimator = _load_run(args.run)
-    _, X_test = _fit_arrays(_load_dataset(args))
+    _, X_test = train_test_split(_load_dataset(args))
     metrics = held_out_metrics(estimator, X_test)
     print(f"{type(estimator).__name__} on {len(X_test)} held-out examples of {args.data}:")
     _print_table([metrics], [("mse", "reconstruction MSE"), ("log_likelihood", "log-likelihood (nats)"), ("log_likelihood_kind", "estimate")])
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from .compare import compare
+    from .compare import compare, train_test_split
 
     dataset = _load_dataset(args)
-    X_train, X_test = _fit_arrays(dataset)
-    params = _given_params(args)
-    results = compare(
-        X_train,
-        X_test,
-        latent_dim=params.pop("latent_dim", 2),
-        epochs=params.pop("epochs", 50),
-        random_state=params.pop("random_state", 0),
-        verbose=0 if args.quiet else 1,
-        **params,
-    )
-    print(f"{args.data}: {len(X_train)} training and {len(X_test)} held-out examples, {X_train.shape[1]} features")
+    X_train, X_test = train_test_split(dataset)
+    params = _with_data_defaults(_given_params(args), dataset)
+    results = compare(X_train, X_test, verbose=0 if args.quiet else 1, **params)
+    print(f"{dataset.name}: {len(X_train)} training and {len(X_test)} held-out examples of shape {dataset.sample_shape}")
     rows = [{"model": r.name, **r.metrics, "fit_seconds": r.fit_seconds} for r in results]
     _print_table(
         rows,
@@ -201,17 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         return sub
 
-    data_help = "'digits' (bundled 8x8 digits, scaled to [0, 1]) or a .npy/.csv file"
     fit = command("fit", cmd_fit, "fit a model and save it to a directory")
     fit.add_argument("--model", choices=sorted(MODELS), default="vae")
-    fit.add_argument("--data", default="digits", help=data_help)
-    fit.add_argument("--out", required=True, help="directory for the fitted model")
+    fit.add_argument("--out", required=True, help="directory for the fitted model and its training checkpoint")
+    fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    fit.add_argument("--overwrite", action="store_true", help="replace what --out holds")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_data_flags(fit)
     _add_estimator_flags(fit)
 
     encode = command("encode", cmd_encode, "write the codes of data under a fitted model to a .npy file")
     encode.add_argument("run", help="directory of a fitted model")
-    encode.add_argument("--data", default="digits", help=data_help)
+    encode.add_argument("--split", choices=["train", "test"], default="train", help="which part of --data to encode")
+    _add_data_flags(encode)
     encode.add_argument("--out", required=True, help="output .npy file")
 
     sample = command("sample", cmd_sample, "decode prior samples of a fitted model to a .npy file")
@@ -222,10 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = command("evaluate", cmd_evaluate, "reconstruction error and log-likelihood on held-out data")
     evaluate.add_argument("run", help="directory of a fitted model")
-    evaluate.add_argument("--data", default="digits", help=data_help)
+    _add_data_flags(evaluate)
 
     comp = command("compare", cmd_compare, "fit PCA, an autoencoder and a VAE and compare them on held-out data")
-    comp.add_argument("--data", default="digits", help=data_help)
+    _add_data_flags(comp)
     comp.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_estimator_flags(comp)
     return parser

@@ -1,23 +1,33 @@
 """scikit-learn-style estimators: PCA, Autoencoder and VAE over the torch modules.
 
-The layer is thin: it validates parameters and data, builds a module from :mod:`vaelab.models`,
-fits it (closed form for PCA, :func:`vaelab.train.train` otherwise) and converts arrays. Conventions
-follow scikit-learn: ``__init__`` only stores parameters, ``fit`` returns ``self``, fitted state
-ends in ``_``, and every post-fit method checks that the model is fitted first.
+The layer is thin: it validates parameters and data, fits the preprocessing (stored with the
+model, so every method answers in the user's units), builds a module from :mod:`vaelab.models`,
+fits it (closed form for PCA, :func:`vaelab.train.train` otherwise) and converts arrays.
+Conventions follow scikit-learn: ``__init__`` only stores parameters, ``fit`` returns ``self``,
+fitted state ends in ``_``, and every post-fit method checks that the model is fitted first.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA as _SklearnPCA
 
+from .checkpoint import CHECKPOINT_FILE
+from .data._arrays import image_pixel_max
+from .data.preprocessing import Preprocessing
 from .data.validation import check_array
-from .errors import ConfigError, DataError, NotFittedError
+from .errors import ConfigError, NotFittedError
 from .likelihoods import LIKELIHOODS, make_likelihood
 from .models import VAE as _VAEModule
-from .models import PPCA, Autoencoder as _AEModule, LatentModel
+from .models import PPCA, LatentModel
+from .models import Autoencoder as _AEModule
 from .train import TrainConfig, resolve_device, seed_from, seeded, train
 
 _CHUNK = 4096  # rows per forward pass when encoding/decoding whole arrays
@@ -33,29 +43,49 @@ def _check_int(name: str, value, low: int, high: int | None = None) -> int:
 
 
 def _check_positive_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value > 0 or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
+        np.isfinite(value) and value > 0
+    ):
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
     return float(value)
 
 
 class _LatentEstimator(TransformerMixin, BaseEstimator):
-    """Shared post-fit API; subclasses define ``fit``."""
+    """Shared post-fit API over ``module_`` and ``preprocessing_``; subclasses define ``fit``."""
 
     module_: LatentModel
+    preprocessing_: Preprocessing
+    sample_shape_: tuple[int, ...]  # (n_features,) for tables, (C, H, W) for images
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet; call fit(X) before using it"
-            )
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) before using it")
+
+    def _fit_preprocessing(self, X: np.ndarray, seed: int, binarize: str = "none") -> Preprocessing:
+        pixel_max = self.pixel_max
+        if self.preprocessing == "scale" and pixel_max is None:
+            pixel_max = image_pixel_max(X)
+        return Preprocessing.fit(X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed)
+
+    def _set_fitted(self, module: LatentModel, preprocessing: Preprocessing, sample_shape) -> None:
+        self.module_ = module
+        self.preprocessing_ = preprocessing
+        self.sample_shape_ = tuple(sample_shape)
+        self.n_features_in_ = math.prod(self.sample_shape_)
 
     @property
     def device_(self) -> torch.device:
         return next(self.module_.buffers(), next(self.module_.parameters(), None)).device
 
-    def _check_X(self, X) -> np.ndarray:
+    def _model_space(self, X) -> np.ndarray:
+        """Raw samples -> the module's input, float32 of shape ``(n, n_features_in_)``."""
         self._check_fitted()
-        return check_array(X, n_features=self.n_features_in_, fitted_by=type(self).__name__)
+        X = check_array(X, sample_shape=self.sample_shape_, fitted_by=type(self).__name__)
+        return self.preprocessing_.transform(X).reshape(len(X), -1)
+
+    def _user_space(self, A: np.ndarray) -> np.ndarray:
+        """Model-space rows -> the user's units and sample shape."""
+        return self.preprocessing_.inverse_transform(A).reshape(len(A), *self.sample_shape_)
 
     @torch.no_grad()
     def _map(self, fn, A: np.ndarray) -> np.ndarray:
@@ -64,30 +94,29 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         return torch.cat(parts).numpy()
 
     def transform(self, X) -> np.ndarray:
-        """Codes of ``X``: ``(n, n_features) -> (n, latent_dim)``, float32.
+        """Codes of ``X``: ``(n, *sample_shape) -> (n, latent_dim)``, float32.
 
         PCA: argmax_z p(x|z); autoencoder: the encoder output; VAE: the posterior mean.
         """
-        X = self._check_X(X)
-        return self._map(self.module_.embed, X)
+        A = self._model_space(X)
+        return self._map(self.module_.embed, A)
 
     def inverse_transform(self, Z) -> np.ndarray:
-        """Decoder mean of codes ``Z``: ``(n, latent_dim) -> (n, n_features)``, float32."""
+        """Decoder means of codes ``Z`` (n, latent_dim), in the data's units: ``(n, *sample_shape)``."""
         self._check_fitted()
-        Z = check_array(Z, name="Z", n_features=self.module_.latent_dim, fitted_by=f"{type(self).__name__}'s latent space")
-        return self._map(lambda z: self.module_.decode(z).mean, Z)
+        Z = check_array(Z, name="Z", sample_shape=(self.module_.latent_dim,), fitted_by=f"{type(self).__name__}'s latent space")
+        return self._user_space(self._map(lambda z: self.module_.decode(z).mean, Z.astype(np.float32)))
 
     def reconstruct(self, X) -> np.ndarray:
-        """``inverse_transform(transform(X))``: shape ``(n, n_features)``."""
+        """``inverse_transform(transform(X))``: shape ``(n, *sample_shape)``."""
         return self.inverse_transform(self.transform(X))
 
     def sample(self, n_samples: int, random_state=None) -> np.ndarray:
-        """Decoder means of ``n_samples`` draws from the prior N(0, I): shape ``(n_samples, n_features)``."""
+        """Decoder means of ``n_samples`` draws from the prior N(0, I): ``(n_samples, *sample_shape)``."""
         self._check_fitted()
         n_samples = _check_int("n_samples", n_samples, 1)
         generator = torch.Generator().manual_seed(seed_from(random_state))
-        Z = torch.randn(n_samples, self.module_.latent_dim, generator=generator)
-        return self.inverse_transform(Z.numpy())
+        return self.inverse_transform(torch.randn(n_samples, self.module_.latent_dim, generator=generator).numpy())
 
     def save(self, path) -> None:
         """Write the fitted model to directory ``path`` (JSON config + safetensors weights)."""
@@ -103,37 +132,46 @@ class PCA(_LatentEstimator):
     ----------
     latent_dim : int
         Number of principal components kept.
+    preprocessing : {"none", "scale", "standardize"}
+        Map from raw values to model space, fitted on the training data and stored.
+    pixel_max : float or None
+        For ``preprocessing="scale"``: the raw full-scale value (255 for uint8 when None).
     random_state : int, RandomState or None
         Seeds :meth:`sample` when it is not given its own ``random_state``.
     """
 
-    def __init__(self, latent_dim: int = 2, random_state=None):
+    def __init__(self, latent_dim: int = 2, preprocessing: str = "none", pixel_max: float | None = None, random_state=None):
         self.latent_dim = latent_dim
+        self.preprocessing = preprocessing
+        self.pixel_max = pixel_max
         self.random_state = random_state
 
     def _build_module(self, n_features: int) -> LatentModel:
         return PPCA(n_features, _check_int("latent_dim", self.latent_dim, 1, n_features))
 
     def fit(self, X, y=None) -> PCA:
-        """Fit the principal subspace and noise variance of ``X`` (n, d); returns ``self``."""
+        """Fit the principal subspace and noise variance of ``X`` (n, ...); returns ``self``."""
         X = check_array(X)
-        k = _check_int("latent_dim", self.latent_dim, 1, min(X.shape))
+        preprocessing = self._fit_preprocessing(X, seed=0)
+        A = preprocessing.transform(X).reshape(len(X), -1)
+        k = _check_int("latent_dim", self.latent_dim, 1, min(A.shape))
         # float64 for the decomposition: the eigenvalues feed an exact log-likelihood.
-        pca = _SklearnPCA(n_components=k, svd_solver="full").fit(X.astype(np.float64))
+        pca = _SklearnPCA(n_components=k, svd_solver="full").fit(A.astype(np.float64))
         # A rank-deficient X gives noise_variance 0 and an infinite density; keep it tiny instead.
         noise = max(pca.noise_variance_, 1e-6 * float(pca.explained_variance_[0]))
-        self.module_ = PPCA.from_moments(pca.mean_, pca.components_, pca.explained_variance_, noise)
-        self.n_features_in_ = X.shape[1]
+        module = PPCA.from_moments(pca.mean_, pca.components_, pca.explained_variance_, noise)
+        self._set_fitted(module, preprocessing, X.shape[1:])
         return self
 
     @property
     def components_(self) -> np.ndarray:
-        """Principal axes, shape ``(latent_dim, n_features)``."""
+        """Principal axes in model space, shape ``(latent_dim, n_features)``."""
         self._check_fitted()
         return self.module_.components.numpy().copy()
 
     @property
     def noise_variance_(self) -> float:
+        """The isotropic noise variance sigma^2 of the PPCA model, in model-space units."""
         self._check_fitted()
         return float(self.module_.noise_variance)
 
@@ -143,13 +181,18 @@ class PCA(_LatentEstimator):
     sample.__doc__ = _LatentEstimator.sample.__doc__
 
     def score_samples(self, X) -> np.ndarray:
-        """Exact log-likelihood log p(x) of each row, in nats (higher is better): shape ``(n,)``."""
-        X = self._check_X(X)
-        return self._map(self.module_.log_marginal, X)
+        """Exact log-likelihood log p(x) of each sample in model space, in nats (higher is better): ``(n,)``."""
+        A = self._model_space(X)
+        return self._map(self.module_.log_marginal, A)
 
     def score(self, X, y=None) -> float:
         """Mean exact log-likelihood per example, in nats."""
         return float(np.mean(self.score_samples(X)))
+
+
+def _data_fingerprint(X: np.ndarray) -> str:
+    step = max(1, len(X) // 1000)
+    return hashlib.sha256(np.ascontiguousarray(X[::step]).tobytes()).hexdigest()[:16]
 
 
 class _NeuralEstimator(_LatentEstimator):
@@ -158,10 +201,9 @@ class _NeuralEstimator(_LatentEstimator):
     def _build_module(self, n_features: int) -> LatentModel:
         raise NotImplementedError
 
-    def _check_params(self, X: np.ndarray) -> None:
+    def _check_params(self) -> None:
         _check_int("latent_dim", self.latent_dim, 1)
-        hidden = tuple(self.hidden)
-        for h in hidden:
+        for h in tuple(self.hidden):
             _check_int("each hidden layer size", h, 1)
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
@@ -170,43 +212,92 @@ class _NeuralEstimator(_LatentEstimator):
         _check_positive_float("lr", self.lr)
         if self.patience is not None:
             _check_int("patience", self.patience, 1)
-        if isinstance(self.validation_fraction, bool) or not 0.0 <= self.validation_fraction < 1.0:
+        if self.grad_clip is not None:
+            _check_positive_float("grad_clip", self.grad_clip)
+        if isinstance(self.validation_fraction, bool) or not (
+            isinstance(self.validation_fraction, (int, float)) and 0.0 <= self.validation_fraction < 1.0
+        ):
             raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
 
-    def fit(self, X, y=None):
-        """Train on ``X`` (n, n_features), holding out ``validation_fraction`` for early stopping.
+    def _training_data(self, X: np.ndarray, preprocessing: Preprocessing, device) -> tuple[torch.Tensor, object, tuple]:
+        """The stored training tensor, the per-batch map to model space, and the value range."""
+        flat = X.reshape(len(X), -1)
+        dynamic = preprocessing.binarize == "dynamic"
+        if preprocessing.kind == "scale" and X.dtype == np.uint8:
+            # Keep 8-bit images compact (a quarter of float32) and scale each batch on the fly.
+            stored = torch.from_numpy(np.ascontiguousarray(flat)).to(device)
+            inv = 1.0 / preprocessing.pixel_max
 
-        Returns ``self``. Sets ``module_``, ``n_features_in_`` and ``history_`` (per-epoch losses).
+            def prepare(batch):
+                batch = batch.float() * inv
+                return torch.bernoulli(batch) if dynamic else batch
+
+            return stored, prepare, (float(flat.min()) * inv, float(flat.max()) * inv)
+        model_space = preprocessing.transform(flat)
+        stored = torch.from_numpy(model_space).to(device)
+        return stored, (torch.bernoulli if dynamic else None), (float(model_space.min()), float(model_space.max()))
+
+    def fit(self, X, y=None, *, checkpoint_dir=None, resume: bool = False, overwrite: bool = False):
+        """Train on ``X`` (n, ...), holding out ``validation_fraction`` for early stopping.
+
+        With ``checkpoint_dir``, the training state is written there after every epoch; an
+        existing checkpoint is refused unless ``resume=True`` (continue from it) or
+        ``overwrite=True``. Returns ``self``; sets ``module_``, ``preprocessing_``,
+        ``n_features_in_``, ``sample_shape_`` and ``history_`` (per-epoch losses, nats).
         """
         X = check_array(X)
-        self._check_params(X)
+        self._check_params()
         device = resolve_device(self.device)
         seed = seed_from(self.random_state)
-        order = np.random.default_rng(seed).permutation(len(X))
+        preprocessing = self._fit_preprocessing(X, seed, self.binarize)
+        stored, prepare, (low, high) = self._training_data(X, preprocessing, device)
+        order = torch.from_numpy(np.random.default_rng(seed).permutation(len(X))).to(device)
         n_val = int(round(self.validation_fraction * len(X))) if len(X) > 1 else 0
-        X_val = torch.from_numpy(X[order[:n_val]]).to(device) if n_val else None
-        X_train = torch.from_numpy(X[order[n_val:]]).to(device)
+        X_val = stored[order[:n_val]] if n_val else None
+        X_train = stored[order[n_val:]]
+        config = TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            patience=self.patience if X_val is not None else None,
+            grad_clip=self.grad_clip,
+            progress=bool(self.verbose),
+            description=type(self).__name__,
+            checkpoint=self._checkpoint_path(checkpoint_dir, resume, overwrite),
+            resume=resume,
+            run_key=self._run_key(X),
+        )
         with seeded(seed, device):
-            module = self._build_module(X.shape[1]).to(device)
-            module.likelihood.check_support(X)
-            config = TrainConfig(
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                lr=self.lr,
-                patience=self.patience if X_val is not None else None,
-                progress=bool(self.verbose),
-                description=type(self).__name__,
-            )
-            history = train(module, X_train, X_val, config)
-        self.module_ = module
-        self.n_features_in_ = X.shape[1]
+            module = self._build_module(stored.shape[1]).to(device)
+            module.likelihood.check_support(low, high)
+            history = train(module, X_train, X_val, config, prepare)
+        self._set_fitted(module, preprocessing, X.shape[1:])
         self.history_ = history.to_dict()
         return self
 
+    def _run_key(self, X: np.ndarray) -> str:
+        params = {k: v for k, v in self.get_params().items() if k not in ("epochs", "verbose", "device")}
+        return json.dumps([repr(sorted(params.items())), X.shape, str(X.dtype), _data_fingerprint(X)])
 
-class Autoencoder(_NeuralEstimator):
-    """A deterministic autoencoder: MLP encoder to ``latent_dim`` codes, MLP decoder, likelihood loss.
+    @staticmethod
+    def _checkpoint_path(checkpoint_dir, resume: bool, overwrite: bool) -> Path | None:
+        if checkpoint_dir is None:
+            if resume:
+                raise ConfigError("resume=True needs checkpoint_dir, the directory of the run to continue")
+            return None
+        path = Path(checkpoint_dir) / CHECKPOINT_FILE
+        if resume and not path.is_file():
+            raise ConfigError(f"nothing to resume: {path} does not exist; fit without resume to start the run")
+        if not resume and not overwrite and path.exists():
+            raise ConfigError(
+                f"{checkpoint_dir} already holds a training checkpoint; pass resume=True to continue "
+                "it or overwrite=True to start afresh"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
+
+_NEURAL_DOC = """
     Parameters
     ----------
     latent_dim : int
@@ -214,30 +305,47 @@ class Autoencoder(_NeuralEstimator):
     hidden : tuple of int
         Hidden layer sizes of the encoder (the decoder mirrors them); ``()`` gives linear maps.
     likelihood : {"bernoulli", "continuous_bernoulli", "gaussian"}
-        Decoder distribution; the loss is its negative log-likelihood in nats per example.
+        Decoder distribution p(x|z); its negative log-likelihood (nats) is the reconstruction term.
+    preprocessing : {"none", "scale", "standardize"}
+        Map from raw values to model space, fitted on the training data and stored with the model.
+    pixel_max : float or None
+        For ``preprocessing="scale"``: the raw full-scale value (255 for uint8 when None).
+    binarize : {"none", "threshold", "static", "dynamic"}
+        After scaling: binarise at 0.5, by one fixed Bernoulli draw, or by a fresh draw of every
+        batch (the usual protocol for likelihood benchmarks).
     epochs, batch_size, lr : training length, mini-batch size and Adam learning rate.
     validation_fraction : float
         Share of the data held out for early stopping (0 disables it).
     patience : int or None
         Epochs without improvement of the validation loss before stopping.
+    grad_clip : float or None
+        Clip the global gradient norm to this value.
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     random_state : int, RandomState or None
         Same seed, same machine: same weights.
     verbose : int
         0 is silent; 1 shows a progress bar.
-    """
+"""
+
+
+class Autoencoder(_NeuralEstimator):
+    __doc__ = "A deterministic autoencoder: MLP encoder to ``latent_dim`` codes, MLP decoder.\n" + _NEURAL_DOC
 
     def __init__(
         self,
         latent_dim: int = 2,
         hidden: tuple[int, ...] = (256, 128),
         likelihood: str = "bernoulli",
+        preprocessing: str = "none",
+        pixel_max: float | None = None,
+        binarize: str = "none",
         epochs: int = 50,
         batch_size: int = 128,
         lr: float = 1e-3,
         validation_fraction: float = 0.1,
         patience: int | None = 10,
+        grad_clip: float | None = None,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -245,27 +353,32 @@ class Autoencoder(_NeuralEstimator):
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.likelihood = likelihood
+        self.preprocessing = preprocessing
+        self.pixel_max = pixel_max
+        self.binarize = binarize
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.grad_clip = grad_clip
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     def _build_module(self, n_features: int) -> LatentModel:
-        return _AEModule(n_features, self.latent_dim, tuple(self.hidden), make_likelihood(self.likelihood, (n_features,)))
+        likelihood = make_likelihood(self.likelihood, (n_features,))
+        return _AEModule(n_features, self.latent_dim, tuple(self.hidden), likelihood)
 
 
 class VAE(_NeuralEstimator):
-    """A variational autoencoder (Kingma & Welling, 2014), trained on the negative ELBO.
-
-    Parameters are those of :class:`Autoencoder`, plus
-
-    beta : float
+    __doc__ = (
+        "A variational autoencoder (Kingma & Welling, 2014) trained on the negative ELBO.\n"
+        + _NEURAL_DOC
+        + """    beta : float
         Weight of the KL term (1: the ELBO; Higgins et al., 2017).
-    """
+"""
+    )
 
     def __init__(
         self,
@@ -273,11 +386,15 @@ class VAE(_NeuralEstimator):
         hidden: tuple[int, ...] = (256, 128),
         likelihood: str = "bernoulli",
         beta: float = 1.0,
+        preprocessing: str = "none",
+        pixel_max: float | None = None,
+        binarize: str = "none",
         epochs: int = 50,
         batch_size: int = 128,
         lr: float = 1e-3,
         validation_fraction: float = 0.1,
         patience: int | None = 10,
+        grad_clip: float | None = None,
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -286,17 +403,21 @@ class VAE(_NeuralEstimator):
         self.hidden = hidden
         self.likelihood = likelihood
         self.beta = beta
+        self.preprocessing = preprocessing
+        self.pixel_max = pixel_max
+        self.binarize = binarize
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.grad_clip = grad_clip
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self, X: np.ndarray) -> None:
-        super()._check_params(X)
+    def _check_params(self) -> None:
+        super()._check_params()
         _check_positive_float("beta", self.beta)
 
     def _build_module(self, n_features: int) -> LatentModel:
@@ -304,13 +425,13 @@ class VAE(_NeuralEstimator):
         return _VAEModule(n_features, self.latent_dim, tuple(self.hidden), likelihood, beta=self.beta)
 
     def score_samples(self, X) -> np.ndarray:
-        """The ELBO of each row in nats (a lower bound on log p(x); higher is better): shape ``(n,)``.
+        """The ELBO of each sample in model space, in nats (a lower bound on log p(x)): ``(n,)``.
 
         One posterior sample per example, seeded by ``random_state``.
         """
-        X = self._check_X(X)
+        A = self._model_space(X)
         with seeded(seed_from(self.random_state), self.device_):
-            return self._map(lambda x: -sum(self.module_.elbo_terms(x)), X)
+            return self._map(lambda x: -sum(self.module_.elbo_terms(x)), A)
 
     def score(self, X, y=None) -> float:
         """Mean of :meth:`score_samples`, in nats per example."""

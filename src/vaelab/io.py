@@ -8,7 +8,7 @@ against the module the config describes.
 from __future__ import annotations
 
 import json
-import os
+import math
 from pathlib import Path
 
 import torch
@@ -16,6 +16,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .checkpoint import write_atomic
+from .data.preprocessing import Preprocessing
 from .errors import ModelFileError, VaelabError
 
 FORMAT = "vaelab-model"
@@ -50,14 +52,16 @@ def save(estimator, path) -> Path:
         "vaelab_version": __version__,
         "class": type(estimator).__name__,
         "params": {k: _jsonable(v) for k, v in estimator.get_params().items()},
-        "fitted": {"n_features_in_": estimator.n_features_in_, "history_": getattr(estimator, "history_", None)},
+        "fitted": {
+            "sample_shape_": list(estimator.sample_shape_),
+            "preprocessing_": estimator.preprocessing_.to_dict(),
+            "history_": getattr(estimator, "history_", None),
+        },
     }
     state = {k: v.detach().cpu().contiguous() for k, v in estimator.module_.state_dict().items()}
-    # Write to temporary names, then rename: a crash never leaves a half-written model behind.
-    save_file(state, path / (WEIGHTS_FILE + ".tmp"))
-    (path / (CONFIG_FILE + ".tmp")).write_text(json.dumps(config, indent=2))
-    os.replace(path / (WEIGHTS_FILE + ".tmp"), path / WEIGHTS_FILE)
-    os.replace(path / (CONFIG_FILE + ".tmp"), path / CONFIG_FILE)
+    # Weights first, config last: a directory whose config is written is complete.
+    write_atomic(path / WEIGHTS_FILE, lambda tmp: save_file(state, tmp))
+    write_atomic(path / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(config, indent=2)))
     return path
 
 
@@ -88,9 +92,19 @@ def _read_config(path: Path) -> dict:
     for field, kind in [("params", dict), ("fitted", dict), ("class", str)]:
         if not isinstance(config[field], kind):
             raise ModelFileError(f"{config_path}: field {field!r} must be a {kind.__name__}")
-    n_features = config["fitted"].get("n_features_in_")
-    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
-        raise ModelFileError(f"{config_path}: fitted.n_features_in_ must be a positive integer, got {n_features!r}")
+    fitted = config["fitted"]
+    if set(fitted) != {"sample_shape_", "preprocessing_", "history_"}:
+        raise ModelFileError(
+            f"{config_path}: field 'fitted' must hold exactly sample_shape_, preprocessing_ and history_, "
+            f"got {sorted(fitted)}"
+        )
+    shape = fitted["sample_shape_"]
+    if not isinstance(shape, list) or not shape or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
+        raise ModelFileError(f"{config_path}: fitted.sample_shape_ must be a list of positive integers, got {shape!r}")
+    if fitted["history_"] is not None and not isinstance(fitted["history_"], dict):
+        raise ModelFileError(f"{config_path}: fitted.history_ must be an object or null")
     return config
 
 
@@ -109,9 +123,10 @@ def load(path):
     if isinstance(params.get("hidden"), list):
         params["hidden"] = tuple(params["hidden"])
     estimator = cls(**params)
-    n_features = config["fitted"]["n_features_in_"]
+    sample_shape = tuple(config["fitted"]["sample_shape_"])
     try:
-        module = estimator._build_module(n_features)
+        preprocessing = Preprocessing.from_dict(config["fitted"]["preprocessing_"])
+        module = estimator._build_module(math.prod(sample_shape))
     except VaelabError as exc:
         raise ModelFileError(f"{path / CONFIG_FILE}: invalid parameters: {exc}") from None
     weights_path = path / WEIGHTS_FILE
@@ -137,8 +152,7 @@ def load(path):
             raise ModelFileError(f"{weights_path}: tensor {name!r} holds NaN or infinite values")
     module.load_state_dict(state)
     module.eval()
-    estimator.module_ = module
-    estimator.n_features_in_ = n_features
-    if config["fitted"].get("history_") is not None:
+    estimator._set_fitted(module, preprocessing, sample_shape)
+    if config["fitted"]["history_"] is not None:
         estimator.history_ = config["fitted"]["history_"]
     return estimator

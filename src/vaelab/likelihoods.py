@@ -15,7 +15,6 @@ share these objects, so the choice of likelihood is a parameter, never a copy of
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 from torch.distributions import (
@@ -46,13 +45,12 @@ class Likelihood(nn.Module):
     def _base(self, params: torch.Tensor) -> Distribution:
         raise NotImplementedError
 
-    def check_support(self, X: np.ndarray) -> None:
-        """Raise :class:`DataError` when ``X`` lies outside this likelihood's support."""
+    def check_support(self, low: float, high: float) -> None:
+        """Raise :class:`DataError` when data spanning ``[low, high]`` lie outside the support."""
 
 
 class _UnitIntervalLikelihood(Likelihood):
-    def check_support(self, X: np.ndarray) -> None:
-        low, high = float(X.min()), float(X.max())
+    def check_support(self, low: float, high: float) -> None:
         if low < 0.0 or high > 1.0:
             raise DataError(
                 f"likelihood={self.name!r} needs data in [0, 1], but X ranges over "

@@ -1,9 +1,10 @@
-"""The training loop: model-agnostic mini-batch Adam with early stopping and a progress bar.
+"""The training loop: model-agnostic mini-batch Adam with early stopping, checkpoints and resume.
 
 It knows nothing about the model beyond ``module.loss(batch) -> LossTerms``. Batches are index
-slices of one tensor already on the device (no per-example Python objects), and the loop never
-synchronises with the host inside an epoch: per-batch terms are summed on the device and read once
-per epoch.
+slices of one tensor already on the device (no per-example Python objects), and the loop does not
+synchronise with the host inside an epoch: per-batch terms stay on the device and are read once
+per epoch. With a checkpoint path, the state after every epoch (weights, optimiser, RNG, history,
+early stopping) is written atomically, and ``resume=True`` continues from it bit for bit.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
+from .checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 from .errors import ConfigError, TrainingError
 
 _TERMS = ("loss", "reconstruction", "kl")
@@ -30,8 +33,12 @@ class TrainConfig:
     batch_size: int = 128  # examples per gradient step
     lr: float = 1e-3  # Adam learning rate
     patience: int | None = 10  # epochs without validation improvement before stopping; None: never stop
+    grad_clip: float | None = None  # clip the global gradient norm to this value; None: no clipping
     progress: bool = False  # show a tqdm bar on stderr
     description: str = "fit"  # label of the progress bar
+    checkpoint: Path | None = None  # file written after every epoch; None: no checkpoints
+    resume: bool = False  # continue from `checkpoint` instead of starting afresh
+    run_key: str = ""  # identifies data and settings; resuming a checkpoint with another key refuses
 
 
 @dataclass
@@ -73,14 +80,73 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
 @torch.no_grad()
-def _mean_terms(module: torch.nn.Module, X: torch.Tensor, batch_size: int) -> torch.Tensor:
+def _mean_terms(module, X: torch.Tensor, batch_size: int, prepare_batch) -> torch.Tensor:
     sums = torch.zeros(len(_TERMS), device=X.device)
     for start in range(0, len(X), batch_size):
-        batch = X[start : start + batch_size]
+        batch = prepare_batch(X[start : start + batch_size])
         terms = module.loss(batch)
         sums += torch.stack([terms.loss, terms.reconstruction, terms.kl]) * len(batch)
     return sums / len(X)
+
+
+@dataclass
+class _Progress:
+    """What a checkpoint must restore besides weights, optimiser and RNG."""
+
+    history: History = field(default_factory=History)
+    epoch: int = 0  # last completed epoch
+    best_loss: float = math.inf
+    waited: int = 0
+    finished: bool = False
+    best_state: dict | None = None
+
+    def meta(self, run_key: str, param_groups: list) -> dict:
+        return {
+            "run_key": run_key,
+            "epoch": self.epoch,
+            "best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
+            "waited": self.waited,
+            "finished": self.finished,
+            "history": self.history.to_dict(),
+            "param_groups": param_groups,
+        }
+
+
+def _save(config: TrainConfig, module, optimizer, progress: _Progress, device) -> None:
+    optim, groups = optimizer_tensors(optimizer)
+    tensors = {"model": module.state_dict(), "optim": optim, "rng": _rng_state(device)}
+    if progress.best_state is not None:
+        tensors["best"] = progress.best_state
+    save_checkpoint(config.checkpoint, tensors, progress.meta(config.run_key, groups))
+
+
+def _restore(config: TrainConfig, module, optimizer, device) -> _Progress:
+    groups, meta = load_checkpoint(config.checkpoint)
+    if meta.get("run_key") != config.run_key:
+        raise ConfigError(
+            f"checkpoint {config.checkpoint} was written for other data or settings; "
+            "resume with the same data and parameters, or start afresh with overwrite"
+        )
+    module.load_state_dict(groups["model"])
+    restore_optimizer(optimizer, groups.get("optim", {}), meta["param_groups"])
+    _set_rng_state(groups["rng"], device)
+    history = History(meta["history"]["train"], meta["history"]["validation"], meta["history"]["best_epoch"])
+    best_loss = math.inf if meta["best_loss"] is None else meta["best_loss"]
+    return _Progress(history, meta["epoch"], best_loss, meta["waited"], meta["finished"], groups.get("best"))
 
 
 def train(
@@ -88,52 +154,92 @@ def train(
     X_train: torch.Tensor,
     X_val: torch.Tensor | None,
     config: TrainConfig,
+    prepare_batch: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> History:
-    """Fit ``module`` in place on ``X_train`` (n, d); early-stop on ``X_val`` and keep the best weights.
+    """Fit ``module`` in place on ``X_train`` (n, ...); early-stop on ``X_val``, keep the best weights.
 
-    Returns the :class:`History`. Raises :class:`TrainingError` if a loss becomes NaN or infinite.
+    ``prepare_batch`` maps each stored batch to the model's input (e.g. uint8 -> float in [0, 1],
+    or a fresh binarisation). Returns the :class:`History`. Raises :class:`TrainingError` if a
+    loss becomes NaN or infinite, or when interrupted (after the last checkpoint was written).
     """
+    prepare_batch = prepare_batch or (lambda batch: batch)
+    device = X_train.device
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
-    history = History()
-    best_loss, best_state, waited = math.inf, None, 0
+    progress = _restore(config, module, optimizer, device) if config.resume else _Progress()
     n = len(X_train)
-    bar = tqdm(range(1, config.epochs + 1), desc=config.description, disable=not config.progress, leave=False)
-    for epoch in bar:
-        module.train()
-        sums = torch.zeros(len(_TERMS), device=X_train.device)
-        for batch_index in torch.randperm(n, device=X_train.device).split(config.batch_size):
-            batch = X_train[batch_index]
-            terms = module.loss(batch)
-            optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            optimizer.step()
-            sums += torch.stack([terms.loss, terms.reconstruction, terms.kl]).detach() * len(batch)
-        train_terms = (sums / n).tolist()
-        if not all(map(math.isfinite, train_terms)):
-            raise TrainingError(
-                f"the training loss became {train_terms[0]} in epoch {epoch}; lower the learning rate "
-                "(lr), check that the data are scaled, or use a likelihood that fits the data"
-            )
-        for name, value in zip(_TERMS, train_terms):
-            history.train[name].append(value)
-        postfix = {"loss": f"{train_terms[0]:.4g}", "rec": f"{train_terms[1]:.4g}", "kl": f"{train_terms[2]:.4g}"}
-        module.eval()
-        if X_val is None:
-            history.best_epoch = epoch
-        else:
-            val_terms = _mean_terms(module, X_val, 4 * config.batch_size).tolist()
-            for name, value in zip(_TERMS, val_terms):
-                history.validation[name].append(value)
-            postfix["val"] = f"{val_terms[0]:.4g}"
-            if val_terms[0] < best_loss:
-                best_loss, waited, history.best_epoch = val_terms[0], 0, epoch
-                best_state = copy.deepcopy(module.state_dict())
+    bar = tqdm(
+        range(progress.epoch + 1, config.epochs + 1) if not progress.finished else [],
+        desc=config.description, disable=not config.progress, leave=False,
+    )
+    try:
+        for epoch in bar:
+            _train_epoch(module, optimizer, X_train, config, prepare_batch, progress, epoch)
+            postfix = {name[:4]: f"{values[-1]:.4g}" for name, values in progress.history.train.items()}
+            if X_val is None:
+                progress.history.best_epoch = epoch
             else:
-                waited += 1
-        bar.set_postfix(postfix)
-        if config.patience is not None and waited >= config.patience:
-            break
-    if best_state is not None:
-        module.load_state_dict(best_state)
+                val_terms = _mean_terms(module, X_val, 4 * config.batch_size, prepare_batch).tolist()
+                for name, value in zip(_TERMS, val_terms):
+                    progress.history.validation[name].append(value)
+                postfix["val"] = f"{val_terms[0]:.4g}"
+                if val_terms[0] < progress.best_loss:
+                    progress.best_loss, progress.waited, progress.history.best_epoch = val_terms[0], 0, epoch
+                    progress.best_state = copy.deepcopy(module.state_dict())
+                else:
+                    progress.waited += 1
+            bar.set_postfix(postfix)
+            progress.epoch = epoch
+            progress.finished = epoch == config.epochs or (
+                config.patience is not None and progress.waited >= config.patience
+            )
+            if config.checkpoint is not None:
+                _save(config, module, optimizer, progress, device)
+            if progress.finished:
+                break
+    except KeyboardInterrupt:
+        where = (
+            f"the checkpoint of epoch {progress.epoch} is in {config.checkpoint.parent}; resume with "
+            "fit(..., resume=True) or `vaelab fit ... --resume`"
+            if config.checkpoint is not None and progress.epoch
+            else "nothing was saved (give an output directory to keep checkpoints)"
+        )
+        raise TrainingError(f"training interrupted in epoch {progress.epoch + 1}: {where}") from None
+    finally:
+        bar.close()
+    if progress.best_state is not None:
+        module.load_state_dict(progress.best_state)
     module.eval()
-    return history
+    return progress.history
+
+
+def _train_epoch(module, optimizer, X_train, config: TrainConfig, prepare_batch, progress: _Progress, epoch: int) -> None:
+    module.train()
+    batches = torch.randperm(len(X_train), device=X_train.device).split(config.batch_size)
+    terms_per_batch = torch.empty(len(batches), len(_TERMS), device=X_train.device)
+    sizes = torch.tensor([len(b) for b in batches], device=X_train.device, dtype=torch.float32)
+    parameters = [p for p in module.parameters() if p.requires_grad]
+    for i, batch_index in enumerate(batches):
+        terms = module.loss(prepare_batch(X_train[batch_index]))
+        optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip, foreach=True)
+        optimizer.step()
+        terms_per_batch[i] = torch.stack([terms.loss, terms.reconstruction, terms.kl]).detach()
+    finite = torch.isfinite(terms_per_batch).all(dim=1)
+    if not bool(finite.all()):
+        bad = int((~finite).nonzero()[0, 0])
+        if progress.best_state is not None:
+            module.load_state_dict(progress.best_state)
+        kept = (
+            f"the best weights so far (epoch {progress.history.best_epoch}) are kept"
+            + (f" in {config.checkpoint}" if config.checkpoint is not None else "")
+        )
+        raise TrainingError(
+            f"the loss became NaN or infinite in epoch {epoch}, batch {bad + 1}; {kept}. Likely causes: "
+            "a learning rate too high (lower lr), unscaled data, or a Gaussian variance collapsing; "
+            "try a smaller lr, scaled or standardised data, or grad_clip"
+        )
+    means = (terms_per_batch * sizes[:, None]).sum(0) / sizes.sum()
+    for name, value in zip(_TERMS, means.tolist()):
+        progress.history.train[name].append(value)

@@ -28,10 +28,13 @@ _DTYPE_WORDS = {
 }
 
 
-def row_chunks(X: np.ndarray, max_values: int = CHUNK_VALUES) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(start, X[start:stop])`` over the rows of ``X``, about ``max_values`` values each."""
+def row_chunks(X: np.ndarray, max_values: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start, X[start:stop])`` over the rows of ``X``, about ``max_values`` values each.
+
+    ``max_values`` defaults to the module's ``CHUNK_VALUES``, read at call time.
+    """
     per_row = max(1, int(np.prod(X.shape[1:], dtype=np.int64)))
-    step = max(1, max_values // per_row)
+    step = max(1, (max_values or CHUNK_VALUES) // per_row)
     for start in range(0, X.shape[0], step):
         yield start, X[start : start + step]
 
@@ -50,8 +53,8 @@ def check_numeric(X: np.ndarray, where: str) -> None:
 def _position(index: tuple[int, ...]) -> str:
     # Tables read best as row/column, images as sample + (channel, row, column).
     if len(index) == 2:
-        return f"row {index[0]}, column {index[1]} (counting from 0)"
-    return f"sample {index[0]}, position {tuple(int(i) for i in index[1:])} (counting from 0)"
+        return f"row {index[0]}, column {index[1]}, counting from 0"
+    return f"sample {index[0]}, position {tuple(int(i) for i in index[1:])}, counting from 0"
 
 
 def check_finite(

@@ -117,5 +117,5 @@ def _check_uniform(paths, keys, image_size, where) -> None:
         fixes.append("pass image_size=(H, W) (--image-size H W) to resize them")
     usual_words = _describe(usual) if image_size is None else _MODE_WORDS[usual[0]]
     raise DataError(
-        f"{where}: images differ: most are {usual_words}, but {listed}{more}; {' or '.join(fixes)}"
+        f"{where}: images differ: most are {usual_words}, but {listed}{more}; {' and '.join(fixes)}"
     )

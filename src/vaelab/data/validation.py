@@ -2,46 +2,44 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import DataError
+from ._arrays import as_samples, check_finite, check_numeric
 
 
-def check_array(X, *, name: str = "X", n_features: int | None = None, fitted_by: str = "the model") -> np.ndarray:
-    """Validate ``X`` as a finite 2-D numeric array of shape ``(n_samples, n_features)``.
+def check_array(
+    X,
+    *,
+    name: str = "X",
+    sample_shape: tuple[int, ...] | None = None,
+    fitted_by: str = "the model",
+) -> np.ndarray:
+    """Validate ``X`` as finite real samples: ``(n, d)`` tables or ``(n, C, H, W)`` images.
 
-    Returns a float32 array (a copy only when the dtype must change); the caller's array is
-    never modified. ``n_features``, when given, is the width the model was fitted with.
+    ``(n, H, W)`` is read as grey images. The dtype is kept and nothing is copied unless needed,
+    so the caller's array is never modified. ``sample_shape``, when given, is the shape the model
+    was fitted with; a flattened ``(n, prod(sample_shape))`` array is accepted for it too.
+    Returns ``X`` shaped ``(n, *sample_shape)``.
     """
     try:
-        arr = np.asarray(X)
+        X = np.asarray(X)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{name} is not an array of numbers: {exc}") from None
-    if arr.dtype == object or arr.dtype.kind in "USVcmM":
-        raise DataError(
-            f"{name} has dtype {arr.dtype}, not real numbers; convert it to float "
-            "(non-numeric columns must be dropped or given as labels)"
-        )
-    if arr.dtype.kind == "b":
-        arr = arr.astype(np.float32)
-    if arr.ndim != 2:
-        raise DataError(
-            f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}; "
-            "reshape it, e.g. X.reshape(len(X), -1)"
-        )
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise DataError(f"{name} is empty (shape {arr.shape}); pass at least one sample with one feature")
-    if n_features is not None and arr.shape[1] != n_features:
-        raise DataError(
-            f"{name} has {arr.shape[1]} features, but {fitted_by} was fitted with {n_features}"
-        )
-    arr = arr.astype(np.float32, copy=False)
-    finite = np.isfinite(arr)
-    if not finite.all():
-        bad = np.argwhere(~finite)
-        row, col = bad[0]
-        raise DataError(
-            f"{name} contains {len(bad)} NaN or infinite value(s), the first at row {row}, column {col}; "
-            "remove or impute them before fitting"
-        )
-    return arr
+    check_numeric(X, name)
+    if X.ndim < 2:
+        raise DataError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}; reshape it, e.g. X.reshape(len(X), -1)")
+    X, shape = as_samples(X, name)
+    if sample_shape is not None and shape != tuple(sample_shape):
+        n_expected = math.prod(sample_shape)
+        if shape == (n_expected,):
+            X = X.reshape(len(X), *sample_shape)
+        else:
+            n_got = math.prod(shape)
+            detail = f"{n_got} features" if len(shape) == 1 else f"samples of shape {shape}"
+            raise DataError(f"{name} has {detail}, but {fitted_by} was fitted with {n_expected}" + (
+                f" (samples of shape {tuple(sample_shape)})" if len(sample_shape) > 1 else ""))
+    check_finite(X, name)
+    return X

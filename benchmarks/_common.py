@@ -1,0 +1,192 @@
+"""Shared helpers for the benchmarks: Fashion-MNIST from its IDX files, memory readings,
+subprocess workers and plain-text tables.
+
+Only numpy, gzip and the standard library at import time, so that the pythae worker (which runs in
+its own venv without vaelab) can use it too. Every contender runs in its own process, so that
+``ru_maxrss`` (the peak resident set size) belongs to that contender alone.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import platform
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+FASHION_DIR = Path(os.environ.get("VAELAB_DATA_DIR", "/usr/share/datasets/fashion-mnist"))
+PYTHAE_PYTHON = BENCH_DIR / ".venv-pythae" / "bin" / "python"
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (LeCun's MNIST format, optionally gzipped) as a numpy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file (magic {raw[:4]!r})")
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=_IDX_DTYPES[dtype_code], offset=4 + 4 * ndim).reshape(shape)
+
+
+def fashion_mnist(split: str = "train", n: int | None = None, uint8: bool = False) -> np.ndarray:
+    """The first ``n`` Fashion-MNIST images of ``split``, flattened: (n, 784).
+
+    float32 scaled to [0, 1], or the raw uint8 pixels (0..255) with ``uint8=True``.
+    """
+    prefix = {"train": "train", "test": "t10k"}[split]
+    path = FASHION_DIR / f"{prefix}-images-idx3-ubyte.gz"
+    if not path.exists():
+        path = path.with_suffix("")  # an unzipped copy
+    images = read_idx(path)[:n]  # (n, 28, 28) uint8
+    if uint8:
+        return images.reshape(len(images), -1).copy()
+    return (images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0))
+
+
+def import_vaelab():
+    """``import vaelab``, from ``REPO/src`` when it is not already importable."""
+    try:
+        import vaelab
+    except ImportError:
+        sys.path.insert(0, str(REPO / "src"))
+        import vaelab
+    return vaelab
+
+
+def set_threads(n: int | None) -> None:
+    """``torch.set_num_threads(n)`` when ``n`` is given (0 or None: torch's default)."""
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process, in MiB (VmRSS)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d %H:%M %Z"), "loadavg": os.getloadavg()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    return info
+
+
+def run_worker(python: Path | str, script: Path, args: list[str], timeout: float) -> dict:
+    """Run ``python script --worker ...`` and return the JSON dict it writes; on failure {"error": why}."""
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"vaelab-bench-{os.getpid()}-{time.monotonic_ns()}.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO / "src"), env.get("PYTHONPATH", "")] if p)
+    cmd = [str(python), str(script), *args, "--result", str(out)]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    except OSError as exc:
+        return {"error": f"could not start {python}: {exc}"}
+    try:
+        if proc.returncode != 0 or not out.exists():
+            lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+            return {"error": f"exit {proc.returncode}: {lines[-1] if lines else 'no output'}"}
+        return json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def write_result(path: str, result: dict) -> None:
+    Path(path).write_text(json.dumps(result))
+
+
+def median(xs) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def table(headers: list[str], rows: list[list], align: str | None = None) -> str:
+    """A GitHub-flavoured Markdown table (readable as plain text too)."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    align = align or "l" + "r" * (len(headers) - 1)
+    fmt = lambda row: "| " + " | ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)) + " |"
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2)) for w, a in zip(widths, align)) + "|"
+    return "\n".join([fmt(headers), rule, *map(fmt, cells)])
+
+
+def fmt(x, spec: str = ".3g") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and x != x) else format(x, spec)
+
+
+# Layer shapes of the MLP VAE (784-400-20): (in, out) of each Linear; the encoder's last layer
+# outputs mean and log-variance (2 * 20).
+VAE_LAYERS = [(784, 400), (400, 40), (20, 400), (400, 784)]
+
+
+def time_matmuls(shapes: list[tuple[tuple[int, int], tuple[int, int], str]], min_time: float = 0.2, repeats: int = 5) -> list[dict]:
+    """Median seconds of ``torch.matmul`` for each ``((m, k), (k, n), layout)`` and its GFLOP/s.
+
+    ``layout`` says how the operands are laid out, as autograd's Linear has them: ``"nt"`` is
+    ``A @ B.T`` (forward: x @ W^T), ``"nn"`` is ``A @ B`` (grad of input: g @ W), ``"tn"`` is
+    ``A.T @ B`` (grad of weight: g^T @ x).
+    """
+    import torch
+
+    results = []
+    for (m, k), (k2, n), layout in shapes:
+        assert k == k2
+        a = torch.randn(k, m) if layout == "tn" else torch.randn(m, k)
+        b = torch.randn(n, k) if layout == "nt" else torch.randn(k, n)
+        A = a.T if layout == "tn" else a
+        B = b.T if layout == "nt" else b
+        out = torch.empty(m, n)
+        torch.matmul(A, B, out=out)
+        # calibrate the inner loop to ~min_time / repeats
+        t0, reps = time.perf_counter(), 0
+        while time.perf_counter() - t0 < 0.02:
+            torch.matmul(A, B, out=out)
+            reps += 1
+        inner = max(1, int(reps * (min_time / repeats) / 0.02))
+        samples = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                torch.matmul(A, B, out=out)
+            samples.append((time.perf_counter() - t0) / inner)
+        s = statistics.median(samples)
+        results.append({"m": m, "k": k, "n": n, "layout": layout, "seconds": s, "gflops": 2 * m * k * n / s / 1e9})
+    return results

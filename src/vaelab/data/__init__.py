@@ -1,0 +1,19 @@
+"""Data: loading named data sets and user files (`load`), and preprocessing (`Preprocessing`)."""
+
+from __future__ import annotations
+
+from .datasets import DATASET_NAMES, FILE_TYPES, Dataset, load
+from .idx import read_idx
+from .preprocessing import BINARIZE, KINDS, Preprocessing, default_preprocessing
+
+__all__ = [
+    "BINARIZE",
+    "DATASET_NAMES",
+    "FILE_TYPES",
+    "KINDS",
+    "Dataset",
+    "Preprocessing",
+    "default_preprocessing",
+    "load",
+    "read_idx",
+]

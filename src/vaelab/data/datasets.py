@@ -1,0 +1,285 @@
+"""`load`: one entry point from a data set name or a user file to a checked `Dataset`.
+
+Values are returned as read (not scaled); `vaelab.data.preprocessing` maps them to model
+space. User files are opened read-only and never modified; ``.npy`` and uncompressed IDX
+files are memory-mapped, so large files are not read into memory.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ._arrays import as_samples, check_finite, check_labels, check_numeric, image_pixel_max
+from .builtin import load_digits, load_fashion_mnist
+from .idx import read_idx
+from .images import read_image_folder
+from .tables import read_table
+
+DATASET_NAMES = ("digits", "fashion-mnist")
+FILE_TYPES = (".npy", ".npz", ".csv", ".tsv", "IDX (*-ubyte, *-ubyte.gz)", "a folder of PNG/JPEG images")
+_LABEL_KEYS = ("y", "labels")
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == has no single truth value
+class Dataset:
+    """A data set as read, with its standard split when the source has one.
+
+    Arrays may be read-only (memory-mapped files); copy before changing them.
+
+    Attributes
+    ----------
+    name : str
+        ``"digits"``, ``"fashion-mnist"`` or the file path as given.
+    X_train : ndarray of shape (n_train, *sample_shape)
+        Raw values, not scaled: uint8 for images, float32 for tables, or the numeric dtype
+        stored in a ``.npy``/``.npz`` file.
+    y_train : ndarray of shape (n_train,) or None
+        Labels (integers, or text from a CSV label column).
+    X_test, y_test : ndarray or None
+        The standard test split of a named data set; None for user files.
+    sample_shape : tuple of int
+        ``(n_features,)`` for tables, ``(C, H, W)`` for images.
+    pixel_max : float or None
+        The full-scale value that maps images to [0, 1] (16 for digits, 255 for 8-bit images);
+        None for tables and for images whose range cannot be told.
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray | None
+    X_test: np.ndarray | None
+    y_test: np.ndarray | None
+    sample_shape: tuple[int, ...]
+    pixel_max: float | None
+
+    @property
+    def is_image(self) -> bool:
+        """True for image data, shaped (C, H, W) per sample."""
+        return len(self.sample_shape) == 3
+
+    @property
+    def n_features(self) -> int:
+        """Values per sample: d for tables, C * H * W for images."""
+        return int(np.prod(self.sample_shape))
+
+    def __repr__(self) -> str:
+        n_test = None if self.X_test is None else len(self.X_test)
+        return (
+            f"Dataset(name={self.name!r}, n_train={len(self.X_train)}, n_test={n_test}, "
+            f"sample_shape={self.sample_shape}, dtype={self.X_train.dtype}, "
+            f"labels={self.y_train is not None}, pixel_max={self.pixel_max})"
+        )
+
+
+def _file_type(path: Path) -> str | None:
+    name = path.name.lower()
+    if path.is_dir():
+        return "images"
+    for suffix in (".npy", ".npz", ".csv", ".tsv"):
+        if name.endswith(suffix):
+            return suffix[1:]
+    if name.endswith(("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")):
+        return "idx"
+    return None
+
+
+# Which of load()'s options each source understands; any other option given is an error.
+_OPTIONS = {
+    "digits": (), "fashion-mnist": ("data_dir",), "npy": (), "npz": ("key", "label_column"),
+    "csv": ("header", "label_column"), "tsv": ("header", "label_column"), "idx": (),
+    "images": ("image_size",),
+}
+
+
+def _check_options(kind: str, where: str, **given) -> None:
+    for option, value in given.items():
+        if value is not None and option not in _OPTIONS[kind]:
+            usable = ", ".join(_OPTIONS[kind]) or "none"
+            raise ConfigError(
+                f"{where}: option {option}={value!r} does not apply to this source "
+                f"({kind}; its options: {usable}); leave it out"
+            )
+
+
+def _read_npy(path: Path, where: str) -> np.ndarray:
+    """Memory-map a .npy file read-only, checking its header and size first."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is not None:
+                shape, _, dtype = read_header(f)
+                check_numeric(np.empty(0, dtype=dtype), where)
+                expected = f.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                size = path.stat().st_size
+                if size < expected:
+                    raise DataError(
+                        f"{where}: .npy file is truncated: header says shape {shape} of {dtype} "
+                        f"({expected} bytes in all) but the file has {size} bytes; save it again"
+                    )
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, EOFError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{where}: not a valid .npy file ({exc}); save it with numpy.save") from exc
+
+
+def _read_npz(path: Path, key: str | None, label_key: str | None, where: str):
+    """Read the data array (and labels, when present) from a .npz archive."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            keys = list(npz.files)
+            if label_key is None:
+                label_key = next((k for k in _LABEL_KEYS if k in keys), None)
+            elif label_key not in keys:
+                raise ConfigError(f"{where}: no array named {label_key!r} for the labels; it holds {keys}")
+            if key is None:
+                data_keys = [k for k in keys if k != label_key]
+                if len(data_keys) != 1:
+                    what = "no data array" if not data_keys else f"arrays {', '.join(data_keys)}"
+                    raise DataError(
+                        f"{where}: holds {what}; pass key=NAME (--key NAME) to pick the data "
+                        f"(keys: {', '.join(keys) or 'none'})"
+                    )
+                key = data_keys[0]
+            elif key not in keys:
+                raise ConfigError(f"{where}: no array named {key!r}; it holds {', '.join(keys)}")
+            X = npz[key]
+            y = npz[label_key] if label_key is not None else None
+    except (ValueError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        if isinstance(exc, (DataError, ConfigError)):
+            raise
+        raise DataError(f"{where}: not a valid .npz file ({exc}); save it with numpy.savez") from exc
+    return X, y
+
+
+def _finish(name: str, X: np.ndarray, y: np.ndarray | None, where: str, pixel_max=None) -> Dataset:
+    """Check a user array and its labels and wrap them as a Dataset with no test split."""
+    check_numeric(X, where)
+    X, sample_shape = as_samples(X, where)
+    check_finite(X, where)
+    if y is not None:
+        y = check_labels(y, len(X), where)
+    if pixel_max is None and len(sample_shape) == 3:
+        pixel_max = image_pixel_max(X)
+    return Dataset(name, X, y, None, None, sample_shape, pixel_max)
+
+
+def _unknown(source: str) -> DataError:
+    return DataError(
+        f"{source!r} is neither a named data set nor an existing file or folder; named data sets: "
+        f"{', '.join(DATASET_NAMES)}; files: {', '.join(FILE_TYPES)}"
+    )
+
+
+def _check_image_size(image_size) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    ok = isinstance(image_size, (tuple, list)) and len(image_size) == 2 and all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in image_size
+    )
+    if not ok:
+        raise ConfigError(f"image_size must be (height, width), two positive integers; got {image_size!r}")
+    return int(image_size[0]), int(image_size[1])
+
+
+def load(
+    source: str | os.PathLike,
+    *,
+    key: str | None = None,
+    label_column: str | int | None = None,
+    header: bool | None = None,
+    data_dir: str | os.PathLike | None = None,
+    image_size: tuple[int, int] | None = None,
+) -> Dataset:
+    """Load a named data set or a user file, checked, with values as read.
+
+    Parameters
+    ----------
+    source : str or path-like
+        ``"digits"`` (scikit-learn's 8x8 digits, fixed 1437/360 split, see
+        `vaelab.data.builtin.digits_split`), ``"fashion-mnist"`` (local IDX files, 60,000 /
+        10,000), or a path: ``.npy`` (memory-mapped), ``.npz``, ``.csv``, ``.tsv``, an IDX file
+        (``*-ubyte``, optionally ``.gz``; a sibling ``*labels-idx1-ubyte`` gives the labels),
+        or a folder of PNG/JPEG images. Names are tried before paths: write ``./digits``
+        for a folder called ``digits``.
+    key : str, optional
+        ``.npz`` only: the array holding the data. Needed when the archive holds more than
+        one array besides the labels (``y`` or ``labels``).
+    label_column : str or int, optional
+        CSV/TSV: the label column, by name (or index from 0 without a header).
+        ``.npz``: the key of the label array.
+    header : bool, optional
+        CSV/TSV: whether line 1 holds column names (detected when not given).
+    data_dir : path-like, optional
+        ``"fashion-mnist"`` only: a folder with its four IDX files (default
+        ``$VAELAB_DATA_DIR``, then ``/usr/share/datasets/fashion-mnist``).
+    image_size : (height, width), optional
+        Image folders only: resize every image to this size.
+
+    Returns
+    -------
+    Dataset
+        2-D arrays are tables ``(n, d)``; 3-D arrays ``(n, H, W)`` become grey images
+        ``(n, 1, H, W)``; 4-D arrays are ``(n, C, H, W)``.
+
+    Raises
+    ------
+    DataError
+        Unknown source, unreadable/corrupted/empty file, non-numeric values, NaN/inf, labels of
+        the wrong length, mixed image sizes or modes, Fashion-MNIST not installed.
+    ConfigError
+        An option that does not apply to the source, or an invalid option value.
+    """
+    given = dict(key=key, label_column=label_column, header=header, data_dir=data_dir,
+                 image_size=image_size)
+    if header is not None and not isinstance(header, bool):
+        raise ConfigError(f"header must be True, False or None; got {header!r}")
+    source_str = os.fspath(source)
+    if source_str in DATASET_NAMES:
+        _check_options(source_str, source_str, **given)
+        parts = load_digits() if source_str == "digits" else load_fashion_mnist(data_dir)
+        return Dataset(name=source_str, **parts)
+
+    path = Path(source_str).expanduser()
+    if not path.exists():
+        raise _unknown(source_str)
+    kind = _file_type(path)
+    if kind is None:
+        raise DataError(
+            f"{source_str}: unknown file type {path.suffix or '(no extension)'!r}; "
+            f"vaelab reads {', '.join(FILE_TYPES)}"
+        )
+    _check_options(kind, source_str, **given)
+    if kind != "images" and path.stat().st_size == 0:
+        raise DataError(f"{source_str}: the file is empty")
+    try:
+        return _load_file(path, kind, source_str, key, label_column, header, image_size)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{source_str}: cannot read it ({exc})") from exc
+
+
+def _load_file(path, kind, where, key, label_column, header, image_size) -> Dataset:
+    if kind == "npy":
+        return _finish(where, _read_npy(path, where), None, where)
+    if kind == "npz":
+        X, y = _read_npz(path, key, None if label_column is None else str(label_column), where)
+        return _finish(where, X, y, where)
+    if kind in ("csv", "tsv"):
+        X, y = read_table(path, delimiter="," if kind == "csv" else "\t", header=header,
+                          label_column=label_column, where=where)
+        return _finish(where, X, y, where)
+    if kind == "idx":
+        X = read_idx(path, where)
+        labels = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
+        y = read_idx(labels, str(labels)) if labels != path and labels.is_file() else None
+        return _finish(where, X, y, where)
+    size = _check_image_size(image_size)
+    return _finish(where, read_image_folder(path, size, where), None, where, pixel_max=255.0)

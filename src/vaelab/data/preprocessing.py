@@ -1,0 +1,303 @@
+"""`Preprocessing`: the fitted map from raw values to model space, stored with each model.
+
+* ``"scale"``: ``x / pixel_max``, images to [0, 1].
+* ``"standardize"``: ``(x - mean) / std`` per feature, fitted on the training data.
+* ``"none"``: values as they are (cast to float32).
+
+Binarisation (only after ``"scale"``) turns grey levels into {0, 1}: ``"threshold"``
+(``x > threshold``), ``"static"`` (one fixed Bernoulli draw per example, as in the statically
+binarised MNIST of Salakhutdinov & Murray, 2008) or ``"dynamic"`` (a fresh draw every epoch;
+flagged here, applied by the trainer, so `transform` returns the probabilities).
+
+Every method works on any slice of a (possibly memory-mapped) array and never modifies its input.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ._arrays import check_numeric, row_chunks
+
+KINDS = ("none", "scale", "standardize")
+BINARIZE = ("none", "threshold", "static", "dynamic")
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _as_batch(X, where: str) -> np.ndarray:
+    X = np.asarray(X)  # no copy: memory-mapped slices stay on disk until read below
+    check_numeric(X, where)
+    if X.ndim < 2:
+        raise DataError(f"{where}: X has shape {X.shape}; pass a batch of shape (n_samples, ...)")
+    return X
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 arrays (numpy integer arithmetic wraps modulo 2**64)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def static_uniforms(P: np.ndarray, seed: int) -> np.ndarray:
+    """Uniforms in [0, 1) that depend only on ``seed`` and each row's values.
+
+    A fixed Bernoulli draw ``u < p`` must give an example the same binarisation in every batch,
+    order, epoch and process, without knowing its index; so the draw is keyed on a hash of the
+    example itself. (Exact duplicate examples therefore share one draw.)
+
+    Parameters
+    ----------
+    P : ndarray of shape (n_samples, n_features), float32
+    seed : int
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), float64
+    """
+    seed_key = np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)  # Python ints: no overflow warning
+    cols = _mix(np.arange(P.shape[1], dtype=np.uint64) + seed_key)  # (d,)
+    bits = np.ascontiguousarray(P, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    row_key = _mix(bits ^ cols).sum(axis=1, dtype=np.uint64)  # (n,), a hash of the whole row
+    z = _mix(row_key[:, None] ^ _mix(cols))  # (n, d)
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """A fitted, JSON-safe map between raw values and model space.
+
+    Build it with `fit` (or `from_dict`); the constructor validates every field.
+    """
+
+    kind: Literal["none", "scale", "standardize"]
+    # "static" is applied by transform; "dynamic" only tells the trainer to draw each epoch.
+    binarize: Literal["none", "threshold", "static", "dynamic"] = "none"
+    pixel_max: float | None = None  # scale: raw full-scale value; None for other kinds
+    mean: tuple[float, ...] | None = None  # standardize: per-feature mean, length n_features
+    std: tuple[float, ...] | None = None  # standardize: per-feature std, floored, all > 0
+    threshold: float = 0.5  # binarize="threshold": 1 where the scaled value is above it
+    seed: int = 0  # binarize="static": picks the fixed draw
+
+    def __post_init__(self) -> None:
+        def bad(field: str, need: str) -> ConfigError:
+            return ConfigError(f"Preprocessing.{field} must be {need}; got {getattr(self, field)!r}")
+
+        if self.kind not in KINDS:
+            raise bad("kind", f"one of {', '.join(KINDS)}")
+        if self.binarize not in BINARIZE:
+            raise bad("binarize", f"one of {', '.join(BINARIZE)}")
+        if self.binarize != "none" and self.kind != "scale":
+            raise bad("binarize", f"'none' unless kind='scale' (binarising needs values in [0, 1]; kind={self.kind!r})")
+        if self.kind == "scale":
+            if not (_is_real(self.pixel_max) and self.pixel_max > 0):
+                raise bad("pixel_max", "a positive finite number for kind='scale'")
+            object.__setattr__(self, "pixel_max", float(self.pixel_max))
+        elif self.pixel_max is not None:
+            raise bad("pixel_max", f"None for kind={self.kind!r}")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if self.kind != "standardize":
+                if value is not None:
+                    raise bad(name, f"None for kind={self.kind!r}")
+                continue
+            if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__") or len(value) == 0:
+                raise bad(name, "a non-empty list of numbers for kind='standardize'")
+            if not all(_is_real(v) for v in value):
+                raise bad(name, "a list of finite numbers")
+            object.__setattr__(self, name, tuple(float(v) for v in value))
+        if self.kind == "standardize":
+            if len(self.mean) != len(self.std):
+                raise bad("std", f"as long as mean ({len(self.mean)} values), not {len(self.std)}")
+            if min(self.std) <= 0:
+                raise bad("std", "all positive")
+        if not (_is_real(self.threshold) and 0 < self.threshold < 1):
+            raise bad("threshold", "a number strictly between 0 and 1")
+        if not (isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool)
+                and 0 <= self.seed < 2**63):
+            raise bad("seed", "an integer in [0, 2**63)")
+        object.__setattr__(self, "threshold", float(self.threshold))
+        object.__setattr__(self, "seed", int(self.seed))
+
+    # -- fitting --------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        X,
+        *,
+        kind: Literal["none", "scale", "standardize"],
+        binarize: Literal["none", "threshold", "static", "dynamic"] = "none",
+        pixel_max: float | None = None,
+        threshold: float = 0.5,
+        seed: int = 0,
+    ) -> Preprocessing:
+        """Fit on training data, reading it in chunks (memory-mapped arrays stay on disk).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, ...)
+            Raw training values.
+        kind : {"none", "scale", "standardize"}
+        binarize : {"none", "threshold", "static", "dynamic"}
+            Only with ``kind="scale"``.
+        pixel_max : float, optional
+            Required for ``"scale"`` (use ``Dataset.pixel_max``); ignored by the other kinds.
+            Values must lie in [0, pixel_max].
+        threshold, seed
+            For ``binarize="threshold"`` and ``"static"``.
+
+        Returns
+        -------
+        Preprocessing
+        """
+        if kind not in KINDS:
+            raise ConfigError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        X = _as_batch(X, "Preprocessing.fit")
+        if len(X) == 0:
+            raise DataError("Preprocessing.fit: X has no samples")
+        if kind == "scale":
+            if pixel_max is None:
+                raise ConfigError(
+                    "kind='scale' needs pixel_max (Dataset.pixel_max is None for tables and for "
+                    "images of unknown range); pass pixel_max, or use kind='standardize'"
+                )
+            fitted = cls("scale", binarize, pixel_max, threshold=threshold, seed=seed)
+            lo = min(float(chunk.min()) for _, chunk in row_chunks(X))
+            hi = max(float(chunk.max()) for _, chunk in row_chunks(X))
+            if lo < 0 or hi > fitted.pixel_max:
+                raise DataError(
+                    f"Preprocessing.fit: values span [{lo:g}, {hi:g}] but kind='scale' maps "
+                    f"[0, {pixel_max:g}] to [0, 1]; pass the right pixel_max or use kind='standardize'"
+                )
+            return fitted
+        if kind == "standardize":
+            mean, std = _mean_std(X)
+            return cls("standardize", binarize, None, tuple(mean), tuple(std), threshold, seed)
+        return cls("none", binarize, None, threshold=threshold, seed=seed)
+
+    # -- applying -------------------------------------------------------------------------
+    @property
+    def n_features(self) -> int | None:
+        """Features the fitted mean/std expect; None when any width is accepted."""
+        return None if self.mean is None else len(self.mean)
+
+    @cached_property
+    def _mean_std_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.mean, dtype=np.float32), np.asarray(self.std, dtype=np.float32)
+
+    def _flat_copy(self, X, where: str) -> np.ndarray:
+        """A float32 copy of ``X`` viewed as (n, d): never the caller's memory."""
+        X = _as_batch(X, where)
+        out = np.array(X, dtype=np.float32, copy=True)  # reads only this slice of a memmap
+        flat = out.reshape(len(out), -1)
+        if self.n_features is not None and flat.shape[1] != self.n_features:
+            raise DataError(
+                f"{where}: X has {flat.shape[1]} features per sample (shape {X.shape}), but this "
+                f"preprocessing was fitted on {self.n_features}"
+            )
+        return flat
+
+    def transform(self, X) -> np.ndarray:
+        """Raw values -> model space.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, ...)
+            Any slice of the raw data (a memory-mapped slice is read, never written).
+
+        Returns
+        -------
+        ndarray of the same shape, float32
+            In [0, 1] after ``"scale"``; {0, 1} after ``"threshold"``/``"static"``.
+        """
+        shape = np.shape(X)
+        flat = self._flat_copy(X, "Preprocessing.transform")
+        if self.kind == "scale":
+            flat /= np.float32(self.pixel_max)
+        elif self.kind == "standardize":
+            mean, std = self._mean_std_arrays
+            flat -= mean
+            flat /= std
+        if self.binarize == "threshold":
+            flat = (flat > self.threshold).astype(np.float32)
+        elif self.binarize == "static":
+            flat = (static_uniforms(flat, self.seed) < flat).astype(np.float32)
+        return flat.reshape(shape)
+
+    def inverse_transform(self, X) -> np.ndarray:
+        """Model space -> raw units (binarised values come back as 0 or ``pixel_max``).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, ...)
+
+        Returns
+        -------
+        ndarray of the same shape, float32
+        """
+        shape = np.shape(X)
+        flat = self._flat_copy(X, "Preprocessing.inverse_transform")
+        if self.kind == "scale":
+            flat *= np.float32(self.pixel_max)
+        elif self.kind == "standardize":
+            mean, std = self._mean_std_arrays
+            flat *= std
+            flat += mean
+        return flat.reshape(shape)
+
+    # -- saving ---------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """A JSON-safe dict (mean/std as lists); `from_dict` reads it back."""
+        d = asdict(self)
+        for name in ("mean", "std"):
+            d[name] = None if d[name] is None else list(d[name])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Preprocessing:
+        """Rebuild from `to_dict` output, checking every field (ConfigError names a bad one)."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"preprocessing must be a dict; got {type(d).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ConfigError(f"preprocessing has unknown field(s) {unknown}; known: {known}")
+        if "kind" not in d:
+            raise ConfigError("preprocessing has no 'kind' field")
+        return cls(**d)
+
+
+def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and floored std in one chunked pass (Chan et al.'s merge, float64)."""
+    n, mean, m2 = 0, 0.0, 0.0
+    for _, chunk in row_chunks(X):
+        c = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), -1)
+        n_c, mean_c = len(c), c.mean(axis=0)
+        m2_c = ((c - mean_c) ** 2).sum(axis=0)
+        delta = mean_c - mean
+        total = n + n_c
+        mean = mean + delta * (n_c / total)
+        m2 = m2 + m2_c + delta**2 * (n * n_c / total)
+        n = total
+    std = np.sqrt(m2 / n)  # population std (ddof=0), as scikit-learn's StandardScaler
+    # Constant features (std zero up to rounding) keep std 1: they map to x - mean, 0 on the
+    # training data, instead of dividing by ~0 and blowing up on any other value.
+    constant = std <= 1e-7 * np.abs(mean) + 1e-30
+    return mean, np.where(constant, 1.0, std)
+
+
+def default_preprocessing(dataset) -> str:
+    """``"scale"`` for image data with a known ``pixel_max``, else ``"standardize"``."""
+    if len(dataset.sample_shape) == 3 and dataset.pixel_max is not None:
+        return "scale"
+    return "standardize"

@@ -1,0 +1,95 @@
+"""Private helpers shared by the metrics: input checks, seeded noise, chunked decoding.
+
+Randomness is drawn per example: example ``i`` of a call with seed ``s`` gets its own
+``torch.Generator`` seeded from ``SeedSequence(s)``'s ``i``-th word, on the CPU. The numbers a
+metric returns therefore depend on the seed and the example's position, never on chunk sizes or
+on the device the model runs on (up to floating-point error).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.distributions import Distribution, Independent, Normal
+
+from ..errors import ConfigError, DataError
+
+
+def check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 < value < np.inf:
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    tensor = next(model.parameters(), None)
+    if tensor is None:
+        tensor = next(model.buffers(), None)
+    return torch.device("cpu") if tensor is None else tensor.device
+
+
+def as_data(model: torch.nn.Module, x, name: str = "x", min_rows: int = 1) -> torch.Tensor:
+    """``x`` as a float32 ``(n, n_features)`` tensor on the model's device (the caller's is not modified)."""
+    x = torch.as_tensor(x)
+    if not x.is_floating_point():
+        x = x.float()
+    if x.ndim != 2 or x.shape[0] < min_rows:
+        raise DataError(
+            f"{name} must be 2-D (n_samples, n_features) with at least {min_rows} row(s), got shape {tuple(x.shape)}"
+        )
+    event_shape = getattr(getattr(model, "likelihood", None), "event_shape", None)
+    if event_shape is not None and tuple(x.shape[1:]) != tuple(event_shape):
+        raise DataError(f"{name} has {x.shape[1]} features, but the model was built for {event_shape[0]}")
+    if not torch.isfinite(x).all():
+        raise DataError(f"{name} contains NaN or infinite values; remove or impute them first")
+    return x.to(device=model_device(model), dtype=torch.float32)
+
+
+def as_codes(model: torch.nn.Module, z, name: str = "z") -> torch.Tensor:
+    """``z`` as a float32 ``(n, latent_dim)`` tensor on the model's device."""
+    z = torch.as_tensor(z)
+    latent_dim = getattr(model, "latent_dim", None)
+    if z.ndim != 2 or z.shape[0] < 1 or (latent_dim is not None and z.shape[1] != latent_dim):
+        raise DataError(f"{name} must have shape (n, {latent_dim}), got {tuple(z.shape)}")
+    return z.to(device=model_device(model), dtype=torch.float32)
+
+
+def check_seed(seed) -> int:
+    return check_int("seed", seed, 0)
+
+
+def example_seeds(seed: int, n: int) -> list[int]:
+    """One 64-bit seed per example; ``example_seeds(s, m)`` is a prefix of ``example_seeds(s, n)``."""
+    return np.random.SeedSequence(seed).generate_state(n, dtype=np.uint64).tolist()
+
+
+def standard_normal(seeds: list[int], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Standard normal noise of shape ``(len(seeds), *shape)``; row ``i`` depends on ``seeds[i]`` only."""
+    rows = [torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]
+    return torch.stack(rows).to(device)
+
+
+def normal_parameters(dist: Distribution) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loc, scale)`` of a diagonal Gaussian: ``Normal`` or ``Independent(Normal)``."""
+    base = dist.base_dist if isinstance(dist, Independent) else dist
+    if not isinstance(base, Normal):
+        raise ConfigError(
+            f"this metric needs a diagonal Gaussian (Independent(Normal)) q(z|x) or prior, got {type(base).__name__}"
+        )
+    return base.loc, base.scale
+
+
+def decode_mean(model: torch.nn.Module, z: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Decoder means ``E[x|z]`` of codes ``z`` (n, latent_dim) -> (n, n_features), in chunks of rows."""
+    return torch.cat([model.decode(z[i : i + batch_size]).mean for i in range(0, len(z), batch_size)])
+
+
+def embed(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``model.embed`` over ``x`` (n, n_features) in chunks of rows: (n, latent_dim)."""
+    return torch.cat([model.embed(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])

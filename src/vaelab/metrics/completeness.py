@@ -1,0 +1,254 @@
+"""Completeness of a generative model: do its samples cover the data, and only the data?
+
+Both pairs of metrics compare a set of real and a set of generated ("fake") feature vectors
+through k-nearest-neighbour balls, each real point ``x_i`` having radius ``r_i`` = the distance to
+its k-th nearest other real point:
+
+* precision and recall — Kynkäänniemi, Karras, Laine, Lehtinen & Aila (2019), "Improved Precision
+  and Recall Metric for Assessing Generative Models", NeurIPS. Precision: share of fake points
+  inside the union of real balls (fidelity); recall: share of real points inside the union of fake
+  balls (radii from the fake set; diversity).
+* density and coverage — Naeem, Oh, Uh, Choi & Yoo (2020), "Reliable Fidelity and Diversity
+  Metrics for Generative Models", ICML. Density: mean number of real balls holding a fake point,
+  over k (about 1 when the two sets share a distribution, robust to real outliers); coverage: share
+  of real balls that hold at least one fake point.
+
+Membership is strict (``distance < radius``), as in the authors' reference code. Distances are
+Euclidean in a fixed :class:`FeatureSpace`: a PCA fitted once on training data, so that every
+model is judged in the same space. :func:`prior_sample_quality` decodes samples of a model and
+scores them against held-out data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+
+from ..errors import ConfigError, DataError
+from ._common import as_data, check_int, check_seed, decode_mean, embed, normal_parameters
+
+_CHUNK_SIZE = 1024  # rows per distance block: a block holds chunk_size * n_other float64 distances
+_MAX_COMPONENTS = 64
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Precision, recall, density and coverage of one fake set against one real set (all unitless)."""
+
+    precision: float  # in [0, 1]; fidelity
+    recall: float  # in [0, 1]; diversity
+    density: float  # >= 0, about 1 for matching distributions; fidelity robust to outliers
+    coverage: float  # in [0, 1]; diversity robust to outliers
+    k: int  # neighbours defining the ball radii
+    n_real: int
+    n_fake: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _features(a, name: str) -> torch.Tensor:
+    a = a.detach().cpu().double() if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a, dtype=np.float64))
+    if a.ndim != 2 or len(a) == 0:
+        raise DataError(f"{name} must be 2-D (n_samples, n_features) and non-empty, got shape {tuple(a.shape)}")
+    if not torch.isfinite(a).all():
+        raise DataError(f"{name} contains NaN or infinite values")
+    return a
+
+
+def _kth_neighbour_distance(points: torch.Tensor, k: int, chunk_size: int) -> torch.Tensor:
+    """Distance of each point to its k-th nearest *other* point: (n, d) -> (n,)."""
+    out = []
+    for i in range(0, len(points), chunk_size):
+        distances = torch.cdist(points[i : i + chunk_size], points)  # (c, n), includes the point itself
+        out.append(torch.kthvalue(distances, k + 1, dim=1).values)
+    return torch.cat(out)
+
+
+def prdc(real, fake, k: int = 5, *, chunk_size: int = _CHUNK_SIZE) -> Completeness:
+    """Precision, recall, density and coverage in one pass over the distances.
+
+    Parameters
+    ----------
+    real : array or tensor, shape (n_real, n_dims)
+        Features of real (held-out) data.
+    fake : array or tensor, shape (n_fake, n_dims)
+        Features of generated data, in the same space.
+    k : int
+        Neighbours for the ball radii (5 in both papers); needs ``k < n_real`` and ``k < n_fake``.
+    chunk_size : int
+        Rows per distance block (memory ``chunk_size * max(n_real, n_fake)`` float64).
+    """
+    real, fake = _features(real, "real"), _features(fake, "fake")
+    k, chunk_size = check_int("k", k, 1), check_int("chunk_size", chunk_size, 1)
+    if real.shape[1] != fake.shape[1]:
+        raise DataError(f"real has {real.shape[1]} features but fake has {fake.shape[1]}; use one feature space")
+    if k >= min(len(real), len(fake)):
+        raise DataError(f"k={k} needs more than k points in each set, got {len(real)} real and {len(fake)} fake")
+    real_radius = _kth_neighbour_distance(real, k, chunk_size)  # (n_real,)
+    fake_radius = _kth_neighbour_distance(fake, k, chunk_size)  # (n_fake,)
+    in_real_manifold = in_real_balls = 0
+    nearest_fake = torch.full((len(real),), torch.inf, dtype=torch.float64)  # (n_real,)
+    for i in range(0, len(fake), chunk_size):
+        distances = torch.cdist(fake[i : i + chunk_size], real)  # (c, n_real)
+        inside = distances < real_radius
+        in_real_manifold += int(inside.any(1).sum())
+        in_real_balls += int(inside.sum())
+        nearest_fake = torch.minimum(nearest_fake, distances.amin(0))
+    in_fake_manifold = 0
+    for i in range(0, len(real), chunk_size):
+        distances = torch.cdist(real[i : i + chunk_size], fake)  # (c, n_fake)
+        in_fake_manifold += int((distances < fake_radius).any(1).sum())
+    return Completeness(
+        precision=in_real_manifold / len(fake),
+        recall=in_fake_manifold / len(real),
+        density=in_real_balls / (k * len(fake)),
+        coverage=float((nearest_fake < real_radius).double().mean()),
+        k=k,
+        n_real=len(real),
+        n_fake=len(fake),
+    )
+
+
+def precision_recall(real, fake, k: int = 5, *, chunk_size: int = _CHUNK_SIZE) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al., 2019): ``(precision, recall)`` in [0, 1].
+
+    ``real`` (n_real, n_dims) and ``fake`` (n_fake, n_dims) are features in one space; see
+    :func:`prdc` for the parameters.
+    """
+    result = prdc(real, fake, k, chunk_size=chunk_size)
+    return result.precision, result.recall
+
+
+def density_coverage(real, fake, k: int = 5, *, chunk_size: int = _CHUNK_SIZE) -> tuple[float, float]:
+    """Density (>= 0, about 1 for matching sets) and coverage (in [0, 1]) of Naeem et al. (2020).
+
+    ``real`` (n_real, n_dims) and ``fake`` (n_fake, n_dims) are features in one space; see
+    :func:`prdc` for the parameters.
+    """
+    result = prdc(real, fake, k, chunk_size=chunk_size)
+    return result.density, result.coverage
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """A fixed Euclidean feature space for completeness metrics: PCA fitted on training data.
+
+    Build it with :meth:`fit`; the fitted scikit-learn PCA is kept in ``pca``.
+    """
+
+    pca: PCA
+
+    @classmethod
+    def fit(cls, x_train, n_components: int | None = None) -> FeatureSpace:
+        """Fit on ``x_train`` (n, n_features); ``n_components`` defaults to ``min(64, n, n_features)``."""
+        x_train = _features(x_train, "x_train").numpy()
+        limit = min(x_train.shape)
+        if n_components is None:
+            n_components = min(_MAX_COMPONENTS, limit)
+        n_components = check_int("n_components", n_components, 1)
+        if n_components > limit:
+            raise ConfigError(f"n_components must be <= min(n_samples, n_features) = {limit}, got {n_components}")
+        # full SVD: deterministic, no random_state to thread through
+        return cls(PCA(n_components=n_components, svd_solver="full").fit(x_train))
+
+    @property
+    def n_components(self) -> int:
+        return int(self.pca.n_components_)
+
+    def transform(self, x) -> np.ndarray:
+        """Features of ``x``: (n, n_features) -> (n, n_components), float64."""
+        return self.pca.transform(_features(x, "x").numpy())
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable description: kind, dimensions and the variance the features keep."""
+        return {
+            "kind": "pca",
+            "n_components": self.n_components,
+            "n_features": int(self.pca.n_features_in_),
+            "explained_variance_ratio": float(self.pca.explained_variance_ratio_.sum()),
+        }
+
+
+@torch.no_grad()
+def sample_codes(
+    model: torch.nn.Module,
+    n_samples: int,
+    seed: int = 0,
+    sampler: Literal["prior", "fitted_gaussian"] = "prior",
+    *,
+    x_train=None,
+    batch_size: int = _CHUNK_SIZE,
+) -> torch.Tensor:
+    """Draw codes ``(n_samples, latent_dim)`` from the prior or from a Gaussian fitted to codes.
+
+    ``"prior"`` samples ``model.prior()`` (a diagonal Gaussian). ``"fitted_gaussian"`` samples
+    N(m, S), the mean and covariance of ``embed(x_train)``: the fair sampler for a deterministic
+    autoencoder, whose codes follow no prior (Ghosh et al., 2020, "From Variational to
+    Deterministic Autoencoders", ICLR, use the same ex-post density estimate).
+    """
+    n_samples, seed = check_int("n_samples", n_samples, 1), check_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    if sampler == "prior":
+        loc, scale = normal_parameters(model.prior())
+        eps = torch.randn((n_samples, loc.shape[-1]), generator=generator).to(loc.device)
+        return loc + scale * eps
+    if sampler == "fitted_gaussian":
+        if x_train is None:
+            raise ConfigError("sampler='fitted_gaussian' needs x_train, the data whose codes the Gaussian is fitted to")
+        codes = embed(model, as_data(model, x_train, "x_train", min_rows=2), batch_size).double()  # (n, l)
+        mean, cov = codes.mean(0), torch.cov(codes.T).reshape(codes.shape[1], codes.shape[1])
+        # eigh rather than Cholesky: a rank-deficient covariance (collapsed codes) is still sampled
+        eigenvalues, eigenvectors = torch.linalg.eigh(cov)
+        root = eigenvectors * eigenvalues.clamp_min(0).sqrt()  # (l, l), root @ root.T = cov
+        eps = torch.randn((n_samples, codes.shape[1]), generator=generator, dtype=torch.float64).to(codes.device)
+        return (mean + eps @ root.T).float()
+    raise ConfigError(f"unknown sampler {sampler!r}; choose 'prior' or 'fitted_gaussian'")
+
+
+@torch.no_grad()
+def prior_sample_quality(
+    model: torch.nn.Module,
+    x_test,
+    feature_space: FeatureSpace,
+    n_samples: int | None = None,
+    seed: int = 0,
+    sampler: Literal["prior", "fitted_gaussian"] = "prior",
+    *,
+    x_train=None,
+    k: int = 5,
+    batch_size: int = _CHUNK_SIZE,
+) -> Completeness:
+    """Completeness of decoded samples (decoder means) against held-out data, in ``feature_space``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Needs ``decode`` and, per sampler, ``prior`` or ``embed``.
+    x_test : tensor or array, shape (n_test, n_features)
+        Held-out real data.
+    feature_space : FeatureSpace
+        Fitted on training data; shared by every model compared.
+    n_samples : int, optional
+        Generated points; defaults to ``n_test`` (the papers use equal sizes).
+    seed : int
+        Seeds the sampler.
+    sampler : {"prior", "fitted_gaussian"}
+        See :func:`sample_codes`; ``"fitted_gaussian"`` needs ``x_train``.
+    k : int
+        Neighbours for the ball radii.
+
+    Returns
+    -------
+    Completeness
+    """
+    x_test = as_data(model, x_test, "x_test")
+    n_samples = len(x_test) if n_samples is None else n_samples
+    z = sample_codes(model, n_samples, seed, sampler, x_train=x_train, batch_size=batch_size)
+    fake = feature_space.transform(decode_mean(model, z, batch_size).cpu())
+    real = feature_space.transform(x_test.cpu())
+    return prdc(real, fake, k)

@@ -1,0 +1,271 @@
+"""One call that measures a model every way vaelab knows, as a JSON-serialisable dict with units.
+
+``evaluate(model, x_test, x_train=...)`` gathers the likelihood metrics (exact for PPCA,
+importance-sampled for a VAE, none for a deterministic autoencoder), reconstruction error, active
+units, continuity and completeness; see :mod:`vaelab.metrics.likelihood`,
+:mod:`vaelab.metrics.continuity` and :mod:`vaelab.metrics.completeness` for the definitions and
+papers. Every number is a mean over the rows of ``x_test`` unless said otherwise; a number that
+does not exist for a model is ``None`` with a ``"reason"``, and caveats go in ``"notes"``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ._common import as_data, check_int, check_seed, embed
+from .completeness import FeatureSpace, prior_sample_quality, sample_codes
+from .continuity import decoder_lipschitz, path_length_ratio, summarize
+from .likelihood import bits_per_dim, elbo, iw_estimate, posterior_mean_variance
+
+_SEED_NAMES = ("iw", "elbo", "pairs", "lipschitz_data", "lipschitz_samples", "prior", "fitted_gaussian")
+_PATH_STEPS = 64  # segments of each latent line in the path length ratio
+_NO_DENSITY = "a deterministic autoencoder defines no density p(x) and no posterior q(z|x)"
+
+
+def _stat(values: torch.Tensor, unit: str, **extra) -> dict:
+    """Mean over examples with its standard error across examples (sampling of the test set)."""
+    values = values.double()
+    sem = values.std() / math.sqrt(len(values)) if len(values) > 1 else torch.tensor(math.nan)
+    return {"value": float(values.mean()), "sem": float(sem), "unit": unit, **extra}
+
+
+def _missing(unit: str, reason: str) -> dict:
+    return {"value": None, "unit": unit, "reason": reason}
+
+
+def _json_safe(obj):
+    """Python scalars only; NaN and infinities become None (strict JSON has neither)."""
+    if isinstance(obj, dict):
+        return {str(key): _json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(value) for value in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating, torch.Tensor)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    return obj
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    x_test,
+    *,
+    x_train=None,
+    n_iw_samples: int = 1000,
+    n_elbo_samples: int = 1,
+    seed: int = 0,
+    feature_space: FeatureSpace | None = None,
+    k: int = 5,
+    n_pairs: int = 256,
+    n_lipschitz: int = 512,
+    n_directions: int = 16,
+    eps: float = 1e-2,
+    batch_size: int = 64,
+    chunk_size: int = 128,
+) -> dict:
+    """Every vaelab metric of ``model`` on ``x_test``, with units: a JSON-serialisable dict.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A vaelab module (``PPCA``, ``VAE``, ``Autoencoder``), e.g. ``estimator.module_``, in eval mode.
+    x_test : tensor or array, shape (n_test, n_features)
+        Held-out data; n_test >= 2.
+    x_train : tensor or array, shape (n_train, n_features), optional
+        Fits the completeness feature space (unless ``feature_space`` is given) and the Gaussian of
+        the ``"fitted_gaussian"`` sampler. Without it and without ``feature_space`` the
+        completeness section is None.
+    n_iw_samples : int
+        K for the importance-sampled log-likelihood (VAE only).
+    n_elbo_samples : int
+        Posterior samples in the ELBO's reconstruction term.
+    seed : int
+        Seeds every random choice (child seeds per metric): same seed, same dict.
+    feature_space : FeatureSpace, optional
+        Share one across models to compare their completeness.
+    k : int
+        Neighbours for precision/recall/density/coverage.
+    n_pairs : int
+        Random pairs of test examples for the path length ratio (at most n_test // 2).
+    n_lipschitz, n_directions, eps
+        Codes probed around data and around samples, directions per code and step length for
+        :func:`~vaelab.metrics.continuity.decoder_lipschitz` (max over directions).
+    batch_size, chunk_size : int
+        Examples and posterior samples per pass of the sampling metrics (memory only).
+
+    Returns
+    -------
+    dict
+        Keys ``model``, ``likelihood``, ``n_examples``, ``n_features``, ``latent_dim``, ``seed``,
+        ``log_likelihood``, ``elbo``, ``reconstruction``, ``kl``, ``bits_per_dim``, ``mse``,
+        ``active_units``, ``continuity``, ``completeness``, ``notes``. Scalar entries are
+        ``{"value", "unit", ...}`` with ``"sem"`` the standard error of the mean across test
+        examples (Monte Carlo error of the estimator is given separately where there is one).
+        Log-likelihoods are in nats per example, higher is better.
+    """
+    seed = check_seed(seed)
+    n_iw_samples = check_int("n_iw_samples", n_iw_samples, 1)
+    x = as_data(model, x_test, "x_test", min_rows=2)
+    x_fit = None if x_train is None else as_data(model, x_train, "x_train", min_rows=2)
+    seeds = dict(zip(_SEED_NAMES, np.random.SeedSequence(seed).generate_state(len(_SEED_NAMES)).tolist()))
+    n, d = x.shape
+    probabilistic = callable(getattr(model, "encode", None))
+    likelihood_name = getattr(getattr(model, "likelihood", None), "name", None) or None
+    notes: list[str] = []
+
+    # -- likelihoods: exact (PPCA), importance-sampled (VAE) or none (autoencoder)
+    if callable(getattr(model, "log_marginal", None)):
+        ll = torch.cat([model.log_marginal(x[i : i + 4096]) for i in range(0, n, 4096)])
+        log_likelihood = _stat(ll, "nats", estimator="exact")
+    elif probabilistic:
+        iw = iw_estimate(model, x, n_iw_samples, seed=seeds["iw"], batch_size=batch_size, chunk_size=chunk_size)
+        ll = iw.log_likelihood
+        log_likelihood = _stat(
+            ll,
+            "nats",
+            estimator=f"importance-sampled (K={n_iw_samples})",
+            monte_carlo_standard_error=float(iw.standard_error.double().pow(2).sum().sqrt() / n),
+            effective_sample_size_median=float(iw.effective_sample_size.median()),
+        )
+        notes.append(
+            "the importance-sampled log-likelihood is a stochastic lower bound: biased low by about "
+            "(1/ESS - 1/K)/2 nats per example (Burda et al., 2016)"
+        )
+    else:
+        ll = None
+        log_likelihood = {**_missing("nats", _NO_DENSITY), "estimator": None}
+
+    # deterministic reconstruction through the code: decoder mean and -log p(x | embed(x)), (n, d) and (n,)
+    decoded, reconstruction_at_code = [], []
+    for i in range(0, n, 4096):
+        px = model.decode(model.embed(x[i : i + 4096]))
+        decoded.append(px.mean)
+        reconstruction_at_code.append(-px.log_prob(x[i : i + 4096]))
+    decoded, reconstruction_at_code = torch.cat(decoded), torch.cat(reconstruction_at_code)
+    if probabilistic:
+        terms = elbo(model, x, n_elbo_samples, seed=seeds["elbo"], batch_size=batch_size, chunk_size=chunk_size)
+        elbo_entry = _stat(terms.elbo, "nats", estimator=f"Monte Carlo reconstruction (S={n_elbo_samples}) + KL")
+        reconstruction = _stat(terms.reconstruction, "nats", definition="E_q[-log p(x|z)] (distortion)")
+        kl = _stat(terms.kl, "nats", definition="KL(q(z|x) || p(z)) (rate)")
+    else:
+        elbo_entry = _missing("nats", _NO_DENSITY)
+        reconstruction = _stat(reconstruction_at_code, "nats", definition="-log p(x|z) at the code z = embed(x)")
+        kl = _missing("nats", _NO_DENSITY)
+
+    if ll is None:
+        bpd = _missing("bits/dim", _NO_DENSITY)
+    else:
+        bpd = {"value": float(bits_per_dim(ll.double().mean(), d)), "unit": "bits/dim", "from": "log_likelihood"}
+    mse = _stat((decoded - x).pow(2).mean(1), "squared data units per feature", definition="decode(embed(x)).mean vs x")
+
+    variances = posterior_mean_variance(model, x)
+    active = {
+        "value": int((variances > 0.01).sum()),
+        "of": int(variances.numel()),
+        "threshold": 0.01,
+        "unit": "dimensions",
+        "variance_of_posterior_mean": variances.tolist(),
+    }
+
+    # -- continuity
+    order = np.random.default_rng(seeds["pairs"]).permutation(n)
+    m = min(n_pairs, n // 2)
+    ratio = path_length_ratio(model, x[order[:m]], x[order[m : 2 * m]], _PATH_STEPS, batch_size=batch_size)
+    z_data = embed(model, x[order[: min(n_lipschitz, n)]], 4096)
+    lipschitz_kwargs = dict(eps=eps, n_directions=n_directions, batch_size=4 * batch_size)
+    around_data = summarize(decoder_lipschitz(model, z_data, seed=seeds["lipschitz_data"], **lipschitz_kwargs))
+    sampler = "prior" if probabilistic else ("fitted_gaussian" if x_fit is not None else None)
+    if sampler is None:
+        around_samples = {
+            "sampler": None,
+            "reason": "an autoencoder has no prior; pass x_train to fit a Gaussian to its codes",
+        }
+    else:
+        z_samples = sample_codes(model, n_lipschitz, seeds["lipschitz_samples"], sampler, x_train=x_fit)
+        around_samples = {
+            "sampler": sampler,
+            **summarize(decoder_lipschitz(model, z_samples, seed=seeds["lipschitz_samples"], **lipschitz_kwargs)),
+        }
+    continuity = {
+        "path_length_ratio": {**summarize(ratio), "unit": "ratio (1 = straight)", "n_steps": _PATH_STEPS},
+        "decoder_lipschitz": {
+            "unit": "data units per latent unit",
+            "eps": eps,
+            "n_directions": n_directions,
+            "reduce": "max",
+            "around_data": around_data,
+            "around_samples": around_samples,
+        },
+    }
+
+    # -- completeness
+    if feature_space is None and x_fit is not None:
+        feature_space = FeatureSpace.fit(x_fit.cpu())
+    if feature_space is None:
+        completeness = {"value": None, "reason": "needs x_train (to fit the feature space) or a feature_space"}
+    elif n <= k:
+        completeness = {"value": None, "reason": f"needs more than k={k} test examples, got {n}"}
+    else:
+        completeness = {
+            "feature_space": feature_space.to_dict(),
+            "k": k,
+            "n_samples": n,
+            "samples": "decoder means of sampled codes, against x_test",
+        }
+        for name in ("prior", "fitted_gaussian"):
+            if name == "prior" and not probabilistic:
+                completeness[name] = {"value": None, "reason": "an autoencoder's codes follow no prior"}
+            elif name == "fitted_gaussian" and x_fit is None:
+                completeness[name] = {"value": None, "reason": "needs x_train to fit the Gaussian to its codes"}
+            else:
+                result = prior_sample_quality(model, x, feature_space, n, seeds[name], name, x_train=x_fit, k=k)
+                completeness[name] = result.to_dict()
+
+    # -- caveats
+    if likelihood_name == "bernoulli":
+        binary = bool(((x == 0) | (x == 1)).all())
+        if not binary:
+            notes.append(
+                "likelihood='bernoulli' on non-binary data (values other than 0 and 1): log p(x|z) is "
+                "a negative binary cross-entropy, not a normalised density, so the likelihoods, ELBO "
+                "and bits/dim are not comparable with other likelihoods or published results; use "
+                "'continuous_bernoulli' or binarise the data"
+            )
+    elif likelihood_name in ("gaussian", "continuous_bernoulli") and ll is not None:
+        notes.append(
+            "bits_per_dim is of a continuous density on the data as given, not comparable with "
+            "discrete (e.g. 8-bit, dequantised) results"
+        )
+    if not probabilistic:
+        notes.append(
+            "autoencoder codes have no prior scale: the active-unit threshold (0.01) and the Lipschitz "
+            "values (per latent unit) are not comparable with a VAE's; the path length ratio is scale-free"
+        )
+
+    return _json_safe(
+        {
+            "model": type(model).__name__,
+            "likelihood": likelihood_name,
+            "n_examples": n,
+            "n_features": d,
+            "latent_dim": int(getattr(model, "latent_dim", z_data.shape[1])),
+            "seed": seed,
+            "log_likelihood": log_likelihood,
+            "elbo": elbo_entry,
+            "reconstruction": reconstruction,
+            "kl": kl,
+            "bits_per_dim": bpd,
+            "mse": mse,
+            "active_units": active,
+            "continuity": continuity,
+            "completeness": completeness,
+            "notes": notes,
+        }
+    )

@@ -1,0 +1,261 @@
+"""Likelihood metrics: importance-sampled log p(x), the ELBO and its terms, bits/dim, active units.
+
+All values are per example, in nats, higher is better for (log-)likelihoods.
+
+* :func:`iw_log_likelihood` — the K-sample importance-weighted estimate of Burda, Grosse &
+  Salakhutdinov (2016), "Importance Weighted Autoencoders", ICLR::
+
+      log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),    z_k ~ q(z|x).
+
+  Its expectation is a lower bound on log p(x) that increases with K and reaches log p(x) as
+  K -> infinity; the bias is about ``-(1/ESS - 1/K) / 2`` nats (delta method), so a proposal far from
+  the posterior needs a large K. With the exact posterior as proposal every weight equals p(x) and
+  the estimate is exact for any K. Exactly K samples are drawn and the sum is divided by K.
+* :func:`elbo` — the evidence lower bound (Kingma & Welling, 2014, "Auto-Encoding Variational
+  Bayes", ICLR): ``E_q[log p(x|z)] - KL(q(z|x) || p(z))``, the K = 1 case of the bound above.
+* :func:`active_units` — Burda et al. (2016), section 5.2: latent dimension ``u`` is active when
+  ``Cov_x(E_{q(z|x)}[z_u]) > 0.01``.
+
+The sampling is seeded per example (see :mod:`vaelab.metrics._common`): the same seed gives the
+same numbers whatever ``batch_size`` and ``chunk_size``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch.distributions import Distribution, kl_divergence
+
+from ..errors import ConfigError
+from ._common import (
+    as_data,
+    check_int,
+    check_positive,
+    check_seed,
+    embed,
+    example_seeds,
+    normal_parameters,
+    standard_normal,
+)
+
+_BATCH_SIZE = 64  # examples per pass; the noise of a pass holds batch_size * K * latent_dim floats
+_CHUNK_SIZE = 128  # posterior samples per pass; a pass decodes chunk_size * batch_size rows
+
+
+@dataclass(frozen=True)
+class ImportanceSampledLogLikelihood:
+    """The result of :func:`iw_estimate`; every tensor has shape ``(n,)``."""
+
+    log_likelihood: torch.Tensor  # log (1/K) sum_k w_k, nats; a stochastic lower bound on log p(x)
+    effective_sample_size: torch.Tensor  # (sum_k w_k)^2 / sum_k w_k^2, in [1, K]
+    standard_error: torch.Tensor  # delta-method Monte Carlo error, sqrt(1/ESS - 1/K), nats
+    n_samples: int  # K, the number of samples drawn and divided by
+
+
+@dataclass(frozen=True)
+class ElboTerms:
+    """Per-example terms of the ELBO, each ``(n,)`` in nats; ``elbo = -(reconstruction + kl)``."""
+
+    elbo: torch.Tensor  # lower bound on log p(x), higher is better
+    reconstruction: torch.Tensor  # E_q[-log p(x|z)], the distortion, lower is better
+    kl: torch.Tensor  # KL(q(z|x) || p(z)), the rate
+
+
+def _require_encoder(model: torch.nn.Module, metric: str) -> None:
+    if not callable(getattr(model, "encode", None)):
+        raise ConfigError(
+            f"{metric} needs a model with encode(x) -> q(z|x) (a VAE or PPCA); "
+            f"{type(model).__name__} has none (a deterministic autoencoder defines no density)"
+        )
+
+
+def _posterior_batches(
+    model: torch.nn.Module, x: torch.Tensor, n_samples: int, seed: int, batch_size: int, chunk_size: int
+) -> Iterator[tuple[slice, torch.Tensor, Distribution, Iterator[torch.Tensor]]]:
+    """Yield ``(rows, x[rows], q(z|x[rows]), chunks)``; ``chunks`` yields ``z`` of shape ``(c, b, latent_dim)``.
+
+    Over all chunks exactly ``n_samples`` draws per example are made, ``z = loc + scale * eps``.
+    """
+    seeds = example_seeds(seed, len(x))
+    for start in range(0, len(x), batch_size):
+        rows = slice(start, start + batch_size)
+        xb = x[rows]
+        qz = model.encode(xb)
+        loc, scale = normal_parameters(qz)  # (b, latent_dim) each
+        eps = standard_normal(seeds[rows], (n_samples, loc.shape[-1]), x.device).transpose(0, 1)  # (K, b, l)
+        chunks = (loc + scale * eps[k : k + chunk_size] for k in range(0, n_samples, chunk_size))
+        yield rows, xb, qz, chunks
+
+
+def _check_sampling(n_samples, seed, batch_size, chunk_size) -> tuple[int, int, int, int]:
+    return (
+        check_int("n_samples", n_samples, 1),
+        check_seed(seed),
+        check_int("batch_size", batch_size, 1),
+        check_int("chunk_size", chunk_size, 1),
+    )
+
+
+@torch.no_grad()
+def iw_estimate(
+    model: torch.nn.Module,
+    x,
+    n_samples: int = 1000,
+    *,
+    seed: int = 0,
+    batch_size: int = _BATCH_SIZE,
+    chunk_size: int = _CHUNK_SIZE,
+) -> ImportanceSampledLogLikelihood:
+    """Importance-sampled log p(x) with its effective sample size and Monte Carlo standard error.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Needs ``encode(x) -> q(z|x)`` (diagonal Gaussian), ``decode(z) -> p(x|z)`` and ``prior()``.
+    x : tensor or array, shape (n, n_features)
+    n_samples : int
+        K, the number of posterior samples per example (drawn and divided by).
+    seed : int
+        Same seed, same numbers, whatever ``batch_size``, ``chunk_size`` and device.
+    batch_size, chunk_size : int
+        Examples and samples per pass. Peak memory is about ``batch_size * n_samples * latent_dim``
+        floats of noise plus one decoder pass over ``batch_size * chunk_size`` rows; the weights are
+        combined by a running log-sum-exp, so memory does not grow with ``n_samples``.
+
+    Returns
+    -------
+    ImportanceSampledLogLikelihood
+        Per-example ``(n,)`` tensors in nats. The log-likelihood is biased low by about
+        ``(1/ESS - 1/K) / 2``; the standard error is a delta-method estimate and is itself
+        unreliable when the weights are heavy-tailed (small ESS).
+    """
+    _require_encoder(model, "iw_log_likelihood")
+    n_samples, seed, batch_size, chunk_size = _check_sampling(n_samples, seed, batch_size, chunk_size)
+    x = as_data(model, x)
+    prior = model.prior()
+    # running log-sum-exp of w and of w^2 over sample chunks, in float64: (n,) each
+    lse = torch.full((len(x),), -math.inf, dtype=torch.float64, device=x.device)
+    lse2 = lse.clone()
+    for rows, xb, qz, chunks in _posterior_batches(model, x, n_samples, seed, batch_size, chunk_size):
+        for z in chunks:  # (c, b, latent_dim)
+            log_w = (model.decode(z).log_prob(xb) + prior.log_prob(z) - qz.log_prob(z)).double()  # (c, b)
+            lse[rows] = torch.logaddexp(lse[rows], torch.logsumexp(log_w, 0))
+            lse2[rows] = torch.logaddexp(lse2[rows], torch.logsumexp(2 * log_w, 0))
+    ess = torch.exp(2 * lse - lse2)
+    standard_error = (1 / ess - 1 / n_samples).clamp_min(0).sqrt()
+    return ImportanceSampledLogLikelihood(
+        (lse - math.log(n_samples)).float(), ess.float(), standard_error.float(), n_samples
+    )
+
+
+def iw_log_likelihood(
+    model: torch.nn.Module,
+    x,
+    n_samples: int = 1000,
+    *,
+    seed: int = 0,
+    batch_size: int = _BATCH_SIZE,
+    chunk_size: int = _CHUNK_SIZE,
+) -> torch.Tensor:
+    """Importance-sampled log p(x) in nats, shape ``(n,)``; see :func:`iw_estimate` for the parameters.
+
+    ``log (1/K) sum_k w_k`` with ``K = n_samples`` draws from ``q(z|x)``: a stochastic lower bound on
+    log p(x) (Burda et al., 2016) that tightens as K grows. Higher is better.
+    """
+    return iw_estimate(model, x, n_samples, seed=seed, batch_size=batch_size, chunk_size=chunk_size).log_likelihood
+
+
+@torch.no_grad()
+def elbo(
+    model: torch.nn.Module,
+    x,
+    n_samples: int = 1,
+    *,
+    seed: int = 0,
+    batch_size: int = _BATCH_SIZE,
+    chunk_size: int = _CHUNK_SIZE,
+) -> ElboTerms:
+    """The evidence lower bound and its terms, per example in nats.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Needs ``encode``, ``decode`` and ``prior`` (a VAE or PPCA).
+    x : tensor or array, shape (n, n_features)
+    n_samples : int
+        Posterior samples averaged in the reconstruction term (1: the training objective's estimate).
+    seed, batch_size, chunk_size
+        As in :func:`iw_estimate`.
+
+    Returns
+    -------
+    ElboTerms
+        ``elbo``, ``reconstruction`` (``E_q[-log p(x|z)]``, Monte Carlo over ``n_samples``) and ``kl``
+        (closed form when torch registers it, else Monte Carlo over the same samples), each ``(n,)``.
+    """
+    _require_encoder(model, "elbo")
+    n_samples, seed, batch_size, chunk_size = _check_sampling(n_samples, seed, batch_size, chunk_size)
+    x = as_data(model, x)
+    prior = model.prior()
+    reconstruction = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+    kl = torch.zeros_like(reconstruction)
+    for rows, xb, qz, chunks in _posterior_batches(model, x, n_samples, seed, batch_size, chunk_size):
+        try:
+            kl[rows] = kl_divergence(qz, prior).double()
+            closed_form = True
+        except NotImplementedError:
+            closed_form = False
+        for z in chunks:  # (c, b, latent_dim)
+            reconstruction[rows] -= model.decode(z).log_prob(xb).double().sum(0)
+            if not closed_form:
+                kl[rows] += (qz.log_prob(z) - prior.log_prob(z)).double().sum(0)
+        if not closed_form:
+            kl[rows] /= n_samples
+    reconstruction /= n_samples
+    return ElboTerms((-(reconstruction + kl)).float(), reconstruction.float(), kl.float())
+
+
+def bits_per_dim(log_likelihood_nats, n_dims: int):
+    """Convert log-likelihoods in nats per example to bits per dimension: ``-ll / (n_dims ln 2)``.
+
+    Lower is better. Works on floats, arrays and tensors (same shape out). For a continuous density
+    on rescaled data this is *not* comparable to discrete 8-bit results, which add a quantisation
+    term (log 256 per dimension for data scaled to [0, 1] with uniform dequantisation).
+    """
+    n_dims = check_int("n_dims", n_dims, 1)
+    return -log_likelihood_nats / (n_dims * math.log(2))
+
+
+@torch.no_grad()
+def posterior_mean_variance(model: torch.nn.Module, x, batch_size: int = 1024) -> torch.Tensor:
+    """``Var_x(E[z|x])`` per latent dimension over the rows of ``x``: shape ``(latent_dim,)``.
+
+    The posterior mean is ``encode(x).mean`` when the model has an encoder distribution (VAE; for
+    PPCA the exact posterior mean, not ``embed``'s argmax of p(x|z)), else ``embed(x)`` (autoencoder
+    codes, whose scale no prior fixes). Unbiased variance; needs at least two rows.
+    """
+    x = as_data(model, x, min_rows=2)
+    batch_size = check_int("batch_size", batch_size, 1)
+    if callable(getattr(model, "encode", None)):
+        means = torch.cat([model.encode(x[i : i + batch_size]).mean for i in range(0, len(x), batch_size)])
+    else:
+        means = embed(model, x, batch_size)
+    return means.double().var(0).float()
+
+
+def active_units(model: torch.nn.Module, x, threshold: float = 0.01, batch_size: int = 1024) -> int:
+    """Number of active latent dimensions (Burda et al., 2016): ``Var_x(E[z|x]) > threshold``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A VAE, PPCA or autoencoder (see :func:`posterior_mean_variance`).
+    x : tensor or array, shape (n, n_features), n >= 2
+    threshold : float
+        0.01 in the paper, meaningful on the prior's unit scale.
+    """
+    threshold = check_positive("threshold", threshold)
+    return int((posterior_mean_variance(model, x, batch_size) > threshold).sum())

@@ -1,0 +1,39 @@
+"""Shared pieces of the report's figures: the fixed width, titles, and turning arrays into rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+
+FIGURE_WIDTH = 8.0  # inches; every figure has this width, its height follows its content
+
+
+def heading(name: str | None, what: str, detail: str = "") -> str:
+    title = f"{name}: {what}" if name else what[:1].upper() + what[1:]
+    return f"{title}\n{detail}" if detail else title
+
+
+def latent_dim(model) -> int:
+    module = getattr(model, "module_", None)
+    if module is None:
+        raise DataError(f"{type(model).__name__} is not fitted; fit it before drawing its figures")
+    return int(module.latent_dim)
+
+
+def as_rows(A, name: str = "X") -> np.ndarray:
+    """Any ``(n, ...)`` array of numbers as float32 rows ``(n, n_features)`` for drawing."""
+    A = np.asarray(A)
+    if A.ndim < 2 or len(A) == 0 or A.dtype.kind not in "biuf":
+        raise DataError(f"{name} must be a non-empty numeric array (n_samples, ...), got shape {A.shape}, dtype {A.dtype}")
+    return A.reshape(len(A), -1).astype(np.float32, copy=False)
+
+
+def data_and_rows(model, X) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` as given (for the model's own methods) and as flat rows (for drawing)."""
+    X = np.asarray(X)
+    rows = as_rows(X)
+    expected = getattr(model, "n_features_in_", None)
+    if expected is not None and rows.shape[1] != expected:
+        raise DataError(f"X has {rows.shape[1]} features, but {type(model).__name__} was fitted with {expected}")
+    return X, rows
