@@ -109,23 +109,60 @@ def machine() -> dict:
     return info
 
 
-def run_worker(python: Path | str, script: Path, args: list[str], timeout: float) -> dict:
-    """Run ``python script --worker ...`` and return the JSON dict it writes; on failure {"error": why}."""
+def _cpu_busy_seconds() -> float:
+    """CPU-seconds spent busy by the whole machine since boot (all cores, from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def others_load(seconds: float = 1.0) -> float:
+    """Cores kept busy by other processes over the next ``seconds`` (this one sleeps)."""
+    b0 = _cpu_busy_seconds()
+    time.sleep(seconds)
+    return (_cpu_busy_seconds() - b0) / seconds
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.3) -> float:
+    """Wait (up to ``max_wait`` s) until other processes use fewer than ``threshold`` cores; returns the last reading."""
+    deadline = time.monotonic() + max_wait
+    load = others_load()
+    while load >= threshold and time.monotonic() < deadline:
+        time.sleep(4)
+        load = others_load()
+    return load
+
+
+def run_worker(python: Path | str, script: Path, args: list[str], timeout: float, drop_env: tuple[str, ...] = ()) -> dict:
+    """Run ``python script --worker ...`` and return the JSON dict it writes; on failure {"error": why}.
+
+    ``drop_env`` names environment variables removed for that process only.
+    """
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"vaelab-bench-{os.getpid()}-{time.monotonic_ns()}.json"
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in drop_env}
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO / "src"), env.get("PYTHONPATH", "")] if p)
     cmd = [str(python), str(script), *args, "--result", str(out)]
+    busy0, t0 = _cpu_busy_seconds(), time.perf_counter()
+    child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     except OSError as exc:
         return {"error": f"could not start {python}: {exc}"}
+    child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = (child1.ru_utime - child0.ru_utime) + (child1.ru_stime - child0.ru_stime)
+    wall = time.perf_counter() - t0
+    # cores that other processes kept busy meanwhile: the noise indicator printed with each run
+    others = max(0.0, (_cpu_busy_seconds() - busy0 - own) / wall)
     try:
         if proc.returncode != 0 or not out.exists():
             lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
-            return {"error": f"exit {proc.returncode}: {lines[-1] if lines else 'no output'}"}
-        return json.loads(out.read_text())
+            return {"error": f"exit {proc.returncode}: {lines[-1] if lines else 'no output'}", "others_cores": others}
+        result = json.loads(out.read_text())
+        result["others_cores"] = others
+        return result
     finally:
         out.unlink(missing_ok=True)
 

@@ -48,12 +48,14 @@ class _EpochClock:
     def __init__(self, iterable, *args, **kwargs):
         self.iterable = iterable
         self.stamps: list[float] = []  # start of each epoch, then the end of the last one
+        self.cpu: list[float] = []  # the same instants in CPU time of this process
         self.taken = 0
         _EpochClock.last = self
 
     def __iter__(self):
         for item in self.iterable:
             self.stamps.append(time.perf_counter())
+            self.cpu.append(time.process_time())
             self.taken += 1
             yield item
         self.close()
@@ -64,6 +66,7 @@ class _EpochClock:
     def close(self):  # the loop breaks out after its last epoch and closes the bar
         if len(self.stamps) == self.taken:
             self.stamps.append(time.perf_counter())
+            self.cpu.append(time.process_time())
 
 
 def worker_vaelab(args, uint8: bool = False) -> dict:
@@ -90,11 +93,12 @@ def worker_vaelab(args, uint8: bool = False) -> dict:
     clock = _EpochClock.last
     if clocked and clock is not None and len(clock.stamps) == epochs + 1:
         per_epoch = [b - a for a, b in zip(clock.stamps[:-1], clock.stamps[1:])]
+        cpu = [b - a for a, b in zip(clock.cpu[:-1], clock.cpu[1:])]
         how = "per-epoch clock"
     else:  # the loop no longer goes through tqdm: fall back to an average
-        per_epoch = [wall / epochs] * epochs
+        per_epoch, cpu = [wall / epochs] * epochs, [float("nan")] * epochs
         how = "wall / epochs"
-    return {"epoch_seconds": per_epoch[args.warmup:], "wall": wall, "how": how,
+    return {"epoch_seconds": per_epoch[args.warmup:], "epoch_cpu": cpu[args.warmup:], "wall": wall, "how": how,
             "final_loss": est.history_["train"]["loss"][-1], "rss_ready_mb": rss_ready,
             "peak_rss_mb": C.peak_rss_mb(), "threads": torch.get_num_threads(), "n": len(X)}
 
@@ -129,10 +133,10 @@ def worker_plain(args) -> dict:
     model = PlainVAE()
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     n = len(X)
-    per_epoch, losses = [], []
+    per_epoch, cpu, losses = [], [], []
     t_start = time.perf_counter()
     for _ in range(args.warmup + args.epochs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         total = torch.zeros(())
         for idx in torch.randperm(n).split(BATCH):
             batch = X[idx]
@@ -143,8 +147,9 @@ def worker_plain(args) -> dict:
             total += loss.detach() * len(idx)
         losses.append(float(total) / n)
         per_epoch.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     wall = time.perf_counter() - t_start
-    return {"epoch_seconds": per_epoch[args.warmup:], "wall": wall, "how": "per-epoch clock",
+    return {"epoch_seconds": per_epoch[args.warmup:], "epoch_cpu": cpu[args.warmup:], "wall": wall, "how": "per-epoch clock",
             "final_loss": losses[-1], "rss_ready_mb": rss_ready, "peak_rss_mb": C.peak_rss_mb(),
             "threads": torch.get_num_threads(), "n": n}
 
@@ -188,13 +193,14 @@ def worker_pythae(args) -> dict:
 
     class Clock(TrainingCallback):
         def __init__(self):
-            self.begin, self.seconds, self.losses = 0.0, [], []
+            self.begin, self.begin_cpu, self.seconds, self.cpu, self.losses = 0.0, 0.0, [], [], []
 
         def on_epoch_begin(self, training_config, **kwargs):
-            self.begin = time.perf_counter()
+            self.begin, self.begin_cpu = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, training_config, **kwargs):
             self.seconds.append(time.perf_counter() - self.begin)
+            self.cpu.append(time.process_time() - self.begin_cpu)
 
         def on_log(self, training_config, logs, **kwargs):
             self.losses.append(logs.get("train_epoch_loss"))
@@ -212,7 +218,7 @@ def worker_pythae(args) -> dict:
         wall = time.perf_counter() - t0
     import pythae  # noqa: F401
 
-    return {"epoch_seconds": clock.seconds[args.warmup:], "wall": wall, "how": "TrainingCallback clock",
+    return {"epoch_seconds": clock.seconds[args.warmup:], "epoch_cpu": clock.cpu[args.warmup:], "wall": wall, "how": "TrainingCallback clock",
             "final_loss": clock.losses[-1] if clock.losses else None, "rss_ready_mb": rss_ready,
             "peak_rss_mb": C.peak_rss_mb(), "threads": torch.get_num_threads(), "n": len(X_np)}
 
@@ -272,9 +278,11 @@ def _merge(runs: list[dict]) -> dict:
     merged = dict(good[-1])
     if "epoch_seconds" in merged:
         merged["epoch_seconds"] = [s for r in good for s in r["epoch_seconds"]]
+        merged["epoch_cpu"] = [s for r in good for s in r["epoch_cpu"]]
     if "samples_per_s" in merged:  # the limit: keep the best (least disturbed) repeat
         merged = dict(max(good, key=lambda r: r["samples_per_s"]))
     merged["peak_rss_mb"] = max(r["peak_rss_mb"] for r in good)
+    merged["others_cores"] = max(r["others_cores"] for r in good)
     merged["repeats"] = len(good)
     return merged
 
@@ -287,6 +295,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=1, help="rounds over the contenders (interleaved; epochs pooled)")
     p.add_argument("--threads", type=int, default=0, help="torch threads in every worker (0: torch's default)")
     p.add_argument("--only", nargs="+", choices=list(WORKERS), default=list(WORKERS), help="contenders to run")
+    p.add_argument("--quiet-wait", type=float, default=60,
+                   help="before each run, wait up to this many seconds for other processes to use < 0.3 cores")
     p.add_argument("--timeout", type=float, default=900, help="seconds allowed per contender run")
     p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -312,11 +322,13 @@ def main(argv=None) -> int:
                 if not python.exists():
                     runs[name].append({"error": "no benchmarks/.venv-pythae; run: bash benchmarks/setup_pythae.sh"})
                     continue
+            before = C.wait_for_quiet(args.quiet_wait) if args.quiet_wait else float("nan")
             t0 = time.perf_counter()
             result = C.run_worker(python, Path(__file__), ["--worker", name, *common], args.timeout)
             runs[name].append(result)
-            print(f"#   [{rep + 1}/{args.repeats}] {name}: {result.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, "
-                  f"loadavg {C.machine()['loadavg'][0]:.2f})", flush=True)
+            print(f"#   [{rep + 1}/{args.repeats}] {name}: {result.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s; "
+                  f"other processes: {before:.1f} cores before, {result.get('others_cores', float('nan')):.1f} during)",
+                  flush=True)
     results = {name: _merge(r) for name, r in runs.items()}
 
     limit = results.get("limit", {})
@@ -327,12 +339,12 @@ def main(argv=None) -> int:
     for name in args.only:
         r = results[name]
         if "error" in r:
-            rows.append([LABELS[name], f"n/a ({r['error']})", "", "", "", "", "", ""])
+            rows.append([LABELS[name], f"n/a ({r['error']})", "", "", "", "", "", "", "", ""])
             continue
         if name == "limit":
-            rows.append([LABELS[name], C.fmt(limit_sps, ",.0f"), C.fmt(args.n_train / limit_sps, ".2f"), "",
+            rows.append([LABELS[name], C.fmt(limit_sps, ",.0f"), C.fmt(args.n_train / limit_sps, ".2f"), "", "",
                          C.fmt(r["peak_rss_mb"], ".0f"), C.fmt(limit_sps / base_sps if base_sps else None, ".2f"),
-                         "100%", "matmuls only"])
+                         "100%", "matmuls only", f"{r['others_cores']:.1f}"])
             continue
         sec = r["epoch_seconds"]
         sps = r["n"] / C.median(sec)
@@ -340,16 +352,18 @@ def main(argv=None) -> int:
             LABELS[name],
             C.fmt(sps, ",.0f"),
             f"{C.median(sec):.2f} [{min(sec):.2f}-{max(sec):.2f}]",
+            C.fmt(C.median(r["epoch_cpu"]), ".2f"),
             C.fmt(r["final_loss"], ".1f"),
             f"{r['peak_rss_mb']:.0f} ({r['peak_rss_mb'] - r['rss_ready_mb']:+.0f})",
             C.fmt(sps / base_sps if base_sps else None, ".2f"),
             C.fmt(100 * sps / limit_sps if limit_sps else None, ".0f") + ("%" if limit_sps else ""),
             r["how"],
+            f"{r['others_cores']:.1f}",
         ])
     print()
-    print(C.table(["contender", "samples/s", "s/epoch median [min-max]", "last-epoch train loss (nats)",
-                   "peak RSS MiB (+ in fit)", "x vaelab", "of limit", "epoch timing"], rows,
-                  align="lrrrrrrl"))
+    print(C.table(["contender", "samples/s", "s/epoch median [min-max]", "CPU s/epoch", "last-epoch train loss (nats)",
+                   "peak RSS MiB (+ in fit)", "x vaelab", "of limit", "epoch timing", "others' cores"], rows,
+                  align="lrrrrrrrlr"))
     if "matmuls" in limit:
         print(f"\nmatmul limit: {len(limit['matmuls'])} matmuls per step, {limit['step_seconds'] * 1e3:.2f} ms/step "
               f"= {limit['gflops']:.1f} GFLOP/s; forward {limit['forward_flops_per_sample'] / 1e6:.3f} MFLOP/sample; "
@@ -359,7 +373,8 @@ def main(argv=None) -> int:
                         f"{t['gflops']:.1f}"] for t in limit["matmuls"]]))
     print(f"\n# loadavg after: {C.machine()['loadavg'][0]:.2f}. x vaelab = samples/s over vaelab's (> 1: faster). "
           f"Peak RSS includes the data set ({args.n_train * 784 * 4 / 2**20:.0f} MiB as float32, a quarter as uint8); "
-          "(+N) is the growth over the RSS just before training (libraries imported, data loaded).")
+          "(+N) is the growth over the RSS just before training (libraries imported, data loaded). "
+          "others' cores: CPU used by other processes during the run (worst repeat), the noise indicator.")
     return 0
 
 

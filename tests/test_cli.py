@@ -46,17 +46,21 @@ def test_fit_encode_sample_evaluate(tmp_path, model):
     if model != "pca":  # a linear decoder may leave the pixel range; the Bernoulli mean cannot
         assert samples.min() >= 0 and samples.max() <= 16
 
-    ev = vaelab("evaluate", str(run), "--data", "digits")
+    ev = vaelab("evaluate", str(run), "--data", "digits", "--iw-samples", "20", "--json", str(tmp_path / "m.json"))
     assert ev.returncode == 0, ev.stderr
-    assert "360 held-out examples" in ev.stdout and "reconstruction MSE" in ev.stdout
+    assert "360 held-out examples" in ev.stdout
+    for metric in ("log_likelihood", "mse", "active_units", "path_length_ratio", "precision_prior"):
+        assert metric in ev.stdout
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["n_examples"] == 360 and metrics["latent_dim"] == 2
 
 
 def test_compare_prints_one_row_per_model(tmp_path):
-    out = vaelab("compare", "--epochs", "2", "--quiet")
+    out = vaelab("compare", "--epochs", "2", "--iw-samples", "20", "--quiet")
     assert out.returncode == 0, out.stderr
     for name in ("PCA", "Autoencoder", "VAE"):
         assert name in out.stdout
-    assert "log-likelihood (nats)" in out.stdout
+    assert "log p(x) (nats)" in out.stdout and "precision" in out.stdout
 
 
 def test_csv_tables_get_standardised_gaussian_models(tmp_path):

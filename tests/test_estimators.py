@@ -41,16 +41,27 @@ def test_shapes_and_dtypes(fitted, digits, name):
 @pytest.mark.parametrize("name", ["pca", "vae"])
 def test_score_is_mean_of_score_samples(fitted, digits, name):
     _, X_test = digits
-    scores = fitted[name].score_samples(X_test)
+    scores = fitted[name].score_samples(X_test)  # VAE: K = 1000 importance samples
     assert scores.shape == (len(X_test),) and np.isfinite(scores).all()
     assert fitted[name].score(X_test) == pytest.approx(float(scores.mean()), rel=1e-5)
 
 
 def test_vae_elbo_beats_the_per_pixel_mean_model(fitted, digits):
+    from vaelab.metrics import elbo
+
     X_train, X_test = digits
     p = np.clip(X_train.mean(0), 1e-4, 1 - 1e-4)
     baseline = (X_test * np.log(p) + (1 - X_test) * np.log1p(-p)).sum(1).mean()
-    assert fitted["vae"].score(X_test) > baseline + 2.0
+    held_out_elbo = elbo(fitted["vae"].module_, torch.from_numpy(X_test), seed=0).elbo.mean().item()
+    assert held_out_elbo > baseline + 2.0
+
+
+def test_vae_score_is_importance_sampled_and_tightens_with_k(fitted, digits):
+    _, X_test = digits
+    vae = fitted["vae"]
+    k1, k100 = vae.score(X_test, n_samples=1), vae.score(X_test, n_samples=100)
+    assert k100 > k1
+    np.testing.assert_array_equal(vae.score_samples(X_test[:20], 50), vae.score_samples(X_test[:20], 50))
 
 
 def test_autoencoder_reconstructs_better_than_pca(fitted, digits):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import sys
 from pathlib import Path
 
@@ -176,35 +177,58 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {args.out}")
 
 
+def _metric_rows(metrics: dict) -> list[dict]:
+    """Flatten an evaluation dict to (metric, value, unit) rows for the terminal."""
+    rows = []
+    for key in ("log_likelihood", "elbo", "reconstruction", "kl", "bits_per_dim", "mse"):
+        entry = metrics[key]
+        rows.append({"metric": key, "value": entry["value"], "unit": entry["unit"],
+                     "detail": entry.get("estimator") or entry.get("definition") or entry.get("reason")})
+    active = metrics["active_units"]
+    rows.append({"metric": "active_units", "value": active["value"], "unit": f"of {active['of']}", "detail": "Cov(E[z|x]) > 0.01"})
+    path = metrics["continuity"]["path_length_ratio"]
+    rows.append({"metric": "path_length_ratio", "value": path["median"], "unit": "median", "detail": f"p90 {path['p90']:.4g}; 1 = straight"})
+    lipschitz = metrics["continuity"]["decoder_lipschitz"]
+    for where in ("around_data", "around_samples"):
+        if lipschitz[where].get("median") is not None:
+            rows.append({"metric": f"lipschitz_{where}", "value": lipschitz[where]["median"], "unit": "median",
+                         "detail": f"p90 {lipschitz[where]['p90']:.4g}"})
+    completeness = metrics["completeness"]
+    for sampler in ("prior", "fitted_gaussian"):
+        entry = completeness.get(sampler) or {}
+        for name in ("precision", "recall", "density", "coverage"):
+            if entry.get(name) is not None:
+                rows.append({"metric": f"{name}_{sampler}", "value": entry[name], "unit": "", "detail": f"k={completeness['k']}"})
+    return rows
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .compare import held_out_metrics, train_test_split
+    from .compare import evaluate_estimator, train_test_split
 
     estimator = _load_run(args.run)
-    _, X_test = train_test_split(_load_dataset(args))
-    metrics = held_out_metrics(estimator, X_test)
-    print(f"{type(estimator).__name__} on {len(X_test)} held-out examples of {args.data}:")
-    _print_table([metrics], [("mse", "reconstruction MSE"), ("log_likelihood", "log-likelihood (nats)"), ("log_likelihood_kind", "estimate")])
+    X_train, X_test = train_test_split(_load_dataset(args))
+    metrics = evaluate_estimator(estimator, X_test, X_train=X_train, n_iw_samples=args.iw_samples, seed=args.seed)
+    print(f"{type(estimator).__name__} on {len(X_test)} held-out examples of {args.data} (seed {args.seed}):")
+    _print_table(_metric_rows(metrics), [("metric", "metric"), ("value", "value"), ("unit", "unit"), ("detail", "detail")])
+    for note in metrics["notes"]:
+        print(f"note: {note}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(metrics, indent=2, allow_nan=False))
+        print(f"wrote {args.json}")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from .compare import compare, train_test_split
+    from .compare import TABLE_COLUMNS, compare, summary_row, train_test_split
 
     dataset = _load_dataset(args)
     X_train, X_test = train_test_split(dataset)
     params = _with_data_defaults(_given_params(args), dataset)
-    results = compare(X_train, X_test, verbose=0 if args.quiet else 1, **params)
+    results = compare(X_train, X_test, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params)
     print(f"{dataset.name}: {len(X_train)} training and {len(X_test)} held-out examples of shape {dataset.sample_shape}")
-    rows = [{"model": r.name, **r.metrics, "fit_seconds": r.fit_seconds} for r in results]
-    _print_table(
-        rows,
-        [
-            ("model", "model"),
-            ("mse", "reconstruction MSE"),
-            ("log_likelihood", "log-likelihood (nats)"),
-            ("log_likelihood_kind", "estimate"),
-            ("fit_seconds", "fit time (s)"),
-        ],
-    )
+    _print_table([summary_row(r.name, r.metrics, r.fit_seconds) for r in results], TABLE_COLUMNS)
+    for note in dict.fromkeys(note for r in results for note in r.metrics["notes"]):
+        print(f"note: {note}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,13 +262,17 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--random-state", type=int, default=0)
     sample.add_argument("--out", required=True, help="output .npy file")
 
-    evaluate = command("evaluate", cmd_evaluate, "reconstruction error and log-likelihood on held-out data")
+    evaluate = command("evaluate", cmd_evaluate, "every metric of a fitted model on held-out data")
     evaluate.add_argument("run", help="directory of a fitted model")
+    evaluate.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
+    evaluate.add_argument("--seed", type=int, default=0, help="seeds every sampled metric")
+    evaluate.add_argument("--json", help="also write the metrics to this JSON file")
     _add_data_flags(evaluate)
 
     comp = command("compare", cmd_compare, "fit PCA, an autoencoder and a VAE and compare them on held-out data")
     _add_data_flags(comp)
     comp.add_argument("--quiet", action="store_true", help="no progress bars")
+    comp.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
     _add_estimator_flags(comp)
     return parser
 

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from .estimators import PCA, VAE, Autoencoder
+from .metrics import FeatureSpace, evaluate
+
+# Columns of the comparison table: (key in summary_row, header).
+TABLE_COLUMNS = [
+    ("model", "model"),
+    ("mse", "recon. MSE"),
+    ("elbo", "ELBO (nats)"),
+    ("log_likelihood", "log p(x) (nats)"),
+    ("rate", "rate KL (nats)"),
+    ("distortion", "distortion (nats)"),
+    ("path_ratio", "path ratio"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("fit_seconds", "fit (s)"),
+]
 
 
 @dataclass
@@ -15,7 +31,7 @@ class ModelResult:
     name: str
     estimator: object
     fit_seconds: float
-    metrics: dict = field(default_factory=dict)
+    metrics: dict
 
 
 def train_test_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -27,18 +43,31 @@ def train_test_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> tupl
     return dataset.X_train[np.sort(order[n_test:])], dataset.X_train[np.sort(order[:n_test])]
 
 
-def held_out_metrics(estimator, X_test: np.ndarray) -> dict:
-    """Reconstruction error (mean squared error per feature) and log-likelihood (nats per example)."""
-    # Squared error in model space (e.g. pixels in [0, 1]), so that data sets compare.
-    X_model = estimator.preprocessing_.transform(X_test)
-    mse = float(np.mean((estimator.preprocessing_.transform(estimator.reconstruct(X_test)) - X_model) ** 2))
-    if isinstance(estimator, PCA):
-        ll, kind = estimator.score(X_test), "exact"
-    elif isinstance(estimator, VAE):
-        ll, kind = estimator.score(X_test), "ELBO (lower bound)"
-    else:
-        ll, kind = None, "none: an autoencoder defines no density"
-    return {"mse": mse, "log_likelihood": ll, "log_likelihood_kind": kind}
+def evaluate_estimator(estimator, X_test, *, X_train=None, n_iw_samples: int = 1000, seed: int = 0, feature_space=None) -> dict:
+    """:func:`vaelab.metrics.evaluate` of a fitted estimator on raw data (its model space is used)."""
+    A_test = torch.from_numpy(estimator._model_space(X_test))
+    A_train = None if X_train is None else torch.from_numpy(estimator._model_space(X_train))
+    return evaluate(
+        estimator.module_.cpu(), A_test, x_train=A_train, n_iw_samples=n_iw_samples, seed=seed, feature_space=feature_space
+    )
+
+
+def summary_row(name: str, metrics: dict, fit_seconds: float | None = None) -> dict:
+    """The numbers of one table row, from :func:`vaelab.metrics.evaluate`'s dict."""
+    prior = (metrics.get("completeness") or {}).get("prior") or {}
+    return {
+        "model": name,
+        "mse": metrics["mse"]["value"],
+        "elbo": metrics["elbo"]["value"],
+        "log_likelihood": metrics["log_likelihood"]["value"],
+        "log_likelihood_estimator": metrics["log_likelihood"].get("estimator"),
+        "rate": metrics["kl"]["value"],
+        "distortion": metrics["reconstruction"]["value"],
+        "path_ratio": metrics["continuity"]["path_length_ratio"]["median"],
+        "precision": prior.get("precision"),
+        "recall": prior.get("recall"),
+        "fit_seconds": fit_seconds,
+    }
 
 
 def compare(
@@ -46,22 +75,25 @@ def compare(
     X_test: np.ndarray,
     *,
     random_state: int = 0,
+    n_iw_samples: int = 1000,
     **params,
 ) -> list[ModelResult]:
     """Fit PCA, Autoencoder and VAE with the same parameters and seed; evaluate each on ``X_test``.
 
-    ``params`` are estimator parameters; each model takes those it has (PCA: latent_dim and
-    preprocessing; the others all of them).
+    ``params`` are estimator parameters; each model takes those it has (PCA: latent_dim and the
+    preprocessing; the others all of them). All models are measured in one feature space.
     """
-    candidates = {}
+    results, feature_space = [], None
     for name, cls in [("PCA", PCA), ("Autoencoder", Autoencoder), ("VAE", VAE)]:
         accepted = cls().get_params()
-        candidates[name] = cls(random_state=random_state, **{k: v for k, v in params.items() if k in accepted})
-    results = []
-    for name, estimator in candidates.items():
+        estimator = cls(random_state=random_state, **{k: v for k, v in params.items() if k in accepted})
         start = time.perf_counter()
         estimator.fit(X_train)
-        result = ModelResult(name, estimator, time.perf_counter() - start)
-        result.metrics = held_out_metrics(estimator, X_test)
-        results.append(result)
+        fit_seconds = time.perf_counter() - start
+        if feature_space is None:
+            feature_space = FeatureSpace.fit(torch.from_numpy(estimator._model_space(X_train)))
+        metrics = evaluate_estimator(
+            estimator, X_test, X_train=X_train, n_iw_samples=n_iw_samples, seed=random_state, feature_space=feature_space
+        )
+        results.append(ModelResult(name, estimator, fit_seconds, metrics))
     return results

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from ..errors import DataError
 
 FIGURE_WIDTH = 8.0  # inches; every figure has this width, its height follows its content
+_TITLE_CHARS = 90  # characters per title line that fit FIGURE_WIDTH at the default font size
 
 
 def heading(name: str | None, what: str, detail: str = "") -> str:
+    """A figure title: ``"name: what"``, then ``detail`` wrapped to fit the figure's width."""
     title = f"{name}: {what}" if name else what[:1].upper() + what[1:]
-    return f"{title}\n{detail}" if detail else title
+    lines = [textwrap.fill(part, _TITLE_CHARS) for part in detail.split("\n") if part]
+    return "\n".join([title, *lines])
 
 
 def latent_dim(model) -> int:
@@ -30,10 +35,13 @@ def as_rows(A, name: str = "X") -> np.ndarray:
 
 
 def data_and_rows(model, X) -> tuple[np.ndarray, np.ndarray]:
-    """``X`` as given (for the model's own methods) and as flat rows (for drawing)."""
+    """``X`` shaped as the model was fitted (for its own methods) and as flat rows (for drawing)."""
     X = np.asarray(X)
     rows = as_rows(X)
     expected = getattr(model, "n_features_in_", None)
     if expected is not None and rows.shape[1] != expected:
         raise DataError(f"X has {rows.shape[1]} features, but {type(model).__name__} was fitted with {expected}")
+    fitted_shape = getattr(model, "sample_shape_", None)  # flat rows or (C, H, W), as given to fit
+    if fitted_shape is not None and int(np.prod(fitted_shape)) == rows.shape[1]:
+        X = X.reshape(len(X), *fitted_shape)
     return X, rows

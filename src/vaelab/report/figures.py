@@ -50,9 +50,9 @@ MAX_POINTS = 5000  # points drawn in a latent map; more are subsampled (a fixed 
 _MAX_CLASSES = 20  # labels with more distinct values than this are coloured on a continuous scale
 
 
-def _mosaic_figure(rows: int, cols: int, sample_shape, *, title_lines: int = 2) -> tuple[Figure, object]:
-    # The picture gets ~82% of the width (tick labels take the rest); titles ~0.25 in per line.
-    height = FIGURE_WIDTH * 0.82 * mosaic_aspect(rows, cols, sample_shape) + 0.3 + 0.25 * title_lines
+def _mosaic_figure(rows: int, cols: int, sample_shape) -> tuple[Figure, object]:
+    # The picture gets ~82% of the width (tick labels take the rest); ~0.8 in for a 2-line title.
+    height = FIGURE_WIDTH * 0.82 * mosaic_aspect(rows, cols, sample_shape) + 0.8
     fig = Figure(figsize=(FIGURE_WIDTH, max(height, 1.5)), layout="constrained")
     return fig, fig.add_subplot()
 
@@ -77,9 +77,13 @@ def _is_discrete(y: np.ndarray) -> bool:
     return y.dtype.kind == "f" and bool(np.all(y == np.round(y))) and len(np.unique(y)) <= _MAX_CLASSES
 
 
+def _marker_size(n: int) -> float:
+    return float(np.clip(3000 / n, 5, 30))  # points^2: small for thousands of points, visible for fifty
+
+
 def _scatter_by_label(fig: Figure, ax, P: np.ndarray, y: np.ndarray | None) -> None:
     """Scatter 2-D points ``P`` (n, 2) coloured by ``y``: a legend for classes, a colour bar otherwise."""
-    style = {"s": 7, "alpha": 0.75, "linewidths": 0}
+    style = {"s": _marker_size(len(P)), "alpha": 0.75, "linewidths": 0}
     if y is None:
         ax.scatter(P[:, 0], P[:, 1], color="C0", **style)
         return
@@ -89,7 +93,7 @@ def _scatter_by_label(fig: Figure, ax, P: np.ndarray, y: np.ndarray | None) -> N
         for i, cls in enumerate(classes):
             mask = index == i
             ax.scatter(P[mask, 0], P[mask, 1], color=colours[i], label=str(cls), **style)
-        ax.legend(title="label", loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=2.5, frameon=False)
+        ax.legend(title="label", loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=max(1.0, 20 / style["s"]), frameon=False)
         return
     values = y.astype(np.float64) if y.dtype.kind in "biuf" else index
     points = ax.scatter(P[:, 0], P[:, 1], c=values, cmap="viridis", **style)
@@ -144,7 +148,7 @@ def latent_map(model, X, y=None, *, name: str | None = None, max_points: int = M
             ax.set_yticks([])
             ax.set_ylabel("random jitter")
         ax.axvspan(-2, 2, color="0.92", zorder=0)
-        ax.scatter(Z[:, 0], vertical, color="C0", s=7, alpha=0.6, linewidths=0)
+        ax.scatter(Z[:, 0], vertical, color="C0", s=_marker_size(len(Z)), alpha=0.6, linewidths=0)
         ax.set_xlabel("z (the 1-D code)")
         detail = "1-D codes on the horizontal axis; grey band: \u00b12 sd of the prior N(0, 1)"
     else:
@@ -160,8 +164,8 @@ def latent_map(model, X, y=None, *, name: str | None = None, max_points: int = M
             P, centre = (Z - mean) @ Vt.T, -mean @ Vt.T
             kept = float((s[:2] ** 2).sum() / max((s**2).sum(), 1e-300))
             detail = (
-                f"{k}-D codes PROJECTED to 2-D by PCA of the codes ({kept:.0%} of their variance); "
-                "dashed circles: prior N(0, I)"
+                f"{k}-D codes PROJECTED to 2-D by PCA of the codes ({kept:.0%} of their variance)\n"
+                "dashed circles: 1, 2, 3 sd of the prior N(0, I)"
             )
             ax.set_xlabel("principal component 1 of the codes")
             ax.set_ylabel("principal component 2 of the codes")

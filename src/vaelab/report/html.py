@@ -36,15 +36,17 @@ main{max-width:960px;margin:0 auto;padding:2rem 1.25rem 4rem}
 h1{font-size:1.9rem;margin:0 0 .3rem}h2{margin-top:2.6rem;padding-bottom:.3rem;border-bottom:1px solid #d8d8dd}
 .lead{font-size:1.02rem;color:#333}.meta,footer{color:#666;font-size:.9rem}
 nav ul{margin:.3rem 0;padding-left:1.2rem;columns:2}
-table{width:100%;border-collapse:collapse;background:#fff;font-variant-numeric:tabular-nums;margin:1rem 0}
-th,td{padding:.45rem .75rem;border-bottom:1px solid #e6e6ea;text-align:left;vertical-align:top}
-thead th{background:#ececf1;font-weight:600}td.num{text-align:right;white-space:nowrap}
+.table-wrap{overflow-x:auto;margin:1rem 0}
+table{width:100%;border-collapse:collapse;background:#fff;font-size:.93rem;font-variant-numeric:tabular-nums}
+th,td{padding:.45rem .6rem;border-bottom:1px solid #e6e6ea;text-align:left;vertical-align:bottom}
+thead th{background:#ececf1;font-weight:600}.num{text-align:right}td.num{white-space:nowrap}
 .notes li{margin:.2rem 0}
 figure{margin:1.4rem 0;padding:.8rem;background:#fff;border:1px solid #e2e2e7;border-radius:6px}
 figure img{display:block;max-width:100%;height:auto;margin:0 auto}
 figcaption{margin-top:.55rem;font-size:.93rem;color:#3a3a3c}
 """
 
+_NUM = ' class="num"'  # right-aligned table cell
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
@@ -165,15 +167,23 @@ def _render(plot: _Plot, figures_dir: Path) -> str:
 
 
 def _table(table: Sequence[Mapping], columns: Sequence[tuple[str, str]]) -> str:
-    head = "".join(f'<th scope="col">{html.escape(str(header))}</th>' for _, header in columns)
+    # A column is right-aligned when every value present in it is a number.
+    present = [[row.get(key) for row in table if _format(row.get(key))[0] != "\u2014"] for key, _ in columns]
+    numeric = [bool(values) and all(_format(v)[1] for v in values) for values in present]
+    head = "".join(
+        f'<th scope="col"{_NUM if num else ""}>{html.escape(str(header))}</th>' for (_, header), num in zip(columns, numeric)
+    )
     rows = []
     for row in table:
         cells = []
-        for key, _ in columns:
-            text, numeric = _format(row.get(key))
-            cells.append(f'<td class="num">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>")
+        for (key, _), num in zip(columns, numeric):
+            text = _format(row.get(key))[0]
+            cells.append(f"<td{_NUM if num else ''}>{html.escape(text)}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<table class="comparison"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (
+        f'<div class="table-wrap"><table class="comparison"><thead><tr>{head}</tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table></div>'
+    )
 
 
 def _check_inputs(models, X_test, y_test, sample_shape, table, columns, sweep):
