@@ -11,7 +11,15 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-from .errors import ConfigError, DataError, ModelFileError, NotFittedError, TrainingError, VaelabError
+from .errors import (
+    ConfigError,
+    DataError,
+    ModelFileError,
+    NotFittedError,
+    TrainingError,
+    TrainingInterrupted,
+    VaelabError,
+)
 from .estimators import PCA, VAE, Autoencoder
 from .io import load, save
 
@@ -27,5 +35,6 @@ __all__ = [
     "ModelFileError",
     "NotFittedError",
     "TrainingError",
+    "TrainingInterrupted",
     "__version__",
 ]

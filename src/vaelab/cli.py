@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import ConfigError, VaelabError
+from .errors import ConfigError, TrainingInterrupted, VaelabError
 from .estimators import PCA, VAE, Autoencoder
 
 MODELS = {"pca": PCA, "ae": Autoencoder, "vae": VAE}
@@ -218,17 +218,67 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"wrote {args.json}")
 
 
+def _notes(metrics_per_model) -> list[str]:
+    notes = list(dict.fromkeys(note for m in metrics_per_model for note in m["notes"]))
+    likelihoods = {m["likelihood"] for m in metrics_per_model if m["log_likelihood"]["value"] is not None}
+    if len(likelihoods) > 1:
+        notes.insert(0, f"the log-likelihoods use different decoder likelihoods ({', '.join(sorted(likelihoods))}): "
+                        "they are comparable only between models with the same one")
+    return notes
+
+
+def _render_report(out: Path, document: dict, models: dict, dataset) -> Path:
+    from .compare import TABLE_COLUMNS, train_test_split
+    from .report import write_report
+
+    _, X_test = train_test_split(dataset)
+    y_test = dataset.y_test if dataset.X_test is not None else None
+    if y_test is None and dataset.y_train is not None:
+        order = np.random.default_rng(0).permutation(len(dataset.X_train))
+        y_test = dataset.y_train[np.sort(order[: len(X_test)])]
+    return write_report(
+        out,
+        title=f"PCA, autoencoder and VAE on {dataset.name}",
+        models=models,
+        X_test=X_test,
+        y_test=y_test,
+        sample_shape=dataset.sample_shape if dataset.is_image else None,
+        table=document["table"],
+        columns=TABLE_COLUMNS,
+        notes=_notes([m["metrics"] for m in document["models"].values()]),
+        random_state=document["settings"].get("random_state", 0),
+    )
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
-    from .compare import TABLE_COLUMNS, compare, summary_row, train_test_split
+    from .compare import TABLE_COLUMNS, compare, read_comparison, summary_row, train_test_split, write_comparison
 
     dataset = _load_dataset(args)
     X_train, X_test = train_test_split(dataset)
     params = _with_data_defaults(_given_params(args), dataset)
+    params.setdefault("random_state", 0)
     results = compare(X_train, X_test, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params)
     print(f"{dataset.name}: {len(X_train)} training and {len(X_test)} held-out examples of shape {dataset.sample_shape}")
     _print_table([summary_row(r.name, r.metrics, r.fit_seconds) for r in results], TABLE_COLUMNS)
-    for note in dict.fromkeys(note for r in results for note in r.metrics["notes"]):
+    for note in _notes([r.metrics for r in results]):
         print(f"note: {note}")
+    out = Path(args.out or Path("reports") / Path(dataset.name).stem)
+    data = {"source": args.data, "key": args.key, "label_column": args.label_column, "data_dir": args.data_dir}
+    write_comparison(out, results, data=data, settings={**params, "iw_samples": args.iw_samples})
+    if not args.no_report:
+        document, models = read_comparison(out)
+        print(f"wrote {_render_report(out, document, models, dataset)}")
+    print(f"wrote {out / 'metrics.json'} and the models under {out / 'models'}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .compare import read_comparison
+    from .data import load
+
+    document, models = read_comparison(args.run)
+    source = document["data"]
+    dataset = load(source["source"], key=source.get("key"), label_column=source.get("label_column"), data_dir=source.get("data_dir"))
+    print(f"wrote {_render_report(Path(args.run), document, models, dataset)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(comp)
     comp.add_argument("--quiet", action="store_true", help="no progress bars")
     comp.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
+    comp.add_argument("--out", help="report directory (default reports/DATA)")
+    comp.add_argument("--no-report", action="store_true", help="write metrics.json and the models, but no HTML page")
+
+    report = command("report", cmd_report, "redraw report.html of a `vaelab compare` directory, without refitting")
+    report.add_argument("run", help="directory written by `vaelab compare --out`")
     _add_estimator_flags(comp)
     return parser
 
@@ -282,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
+    except TrainingInterrupted as exc:
+        print(f"vaelab {args.command}: {exc}", file=sys.stderr)
+        return 130  # the shell's convention for a command stopped by SIGINT
     except VaelabError as exc:
         print(f"vaelab {args.command}: error: {exc}", file=sys.stderr)
         return 2

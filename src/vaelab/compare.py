@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from .errors import ModelFileError
 from .estimators import PCA, VAE, Autoencoder
+from .io import load
 from .metrics import FeatureSpace, evaluate
 
 # Columns of the comparison table: (key in summary_row, header).
@@ -97,3 +101,46 @@ def compare(
         )
         results.append(ModelResult(name, estimator, fit_seconds, metrics))
     return results
+
+
+METRICS_FILE = "metrics.json"
+MODELS_DIR = "models"
+
+
+def write_comparison(out_dir, results: list[ModelResult], *, data: dict, settings: dict) -> Path:
+    """Save every model under ``out_dir/models/NAME`` and all numbers to ``out_dir/metrics.json``.
+
+    ``data`` records where the data came from (so a report can be redrawn without refitting);
+    ``settings`` the parameters that made the numbers.
+    """
+    out_dir = Path(out_dir)
+    for r in results:
+        r.estimator.save(out_dir / MODELS_DIR / r.name)
+    document = {
+        "format": "vaelab-comparison",
+        "format_version": 1,
+        "data": data,
+        "settings": settings,
+        "units": {"log-likelihoods, ELBO, rate, distortion": "nats per example", "mse": "squared model-space units per feature", "fit_seconds": "seconds"},
+        "table": [summary_row(r.name, r.metrics, r.fit_seconds) for r in results],
+        "models": {r.name: {"fit_seconds": r.fit_seconds, "metrics": r.metrics} for r in results},
+    }
+    path = out_dir / METRICS_FILE
+    path.write_text(json.dumps(document, indent=2, allow_nan=False))
+    return path
+
+
+def read_comparison(out_dir) -> tuple[dict, dict]:
+    """The metrics document and the fitted models ``{name: estimator}`` of a saved comparison."""
+    out_dir = Path(out_dir)
+    path = out_dir / METRICS_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{out_dir} holds no {METRICS_FILE}; pass a directory written by `vaelab compare --out`")
+    try:
+        document = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != "vaelab-comparison":
+        raise ModelFileError(f"{path} is not a vaelab comparison (no \"format\": \"vaelab-comparison\")")
+    models = {name: load(out_dir / MODELS_DIR / name) for name in document["models"]}
+    return document, models

@@ -27,3 +27,7 @@ class NotFittedError(VaelabError, _SklearnNotFittedError):
 
 class TrainingError(VaelabError, RuntimeError):
     """Training cannot go on (for example the loss became NaN or infinite)."""
+
+
+class TrainingInterrupted(TrainingError):
+    """Training was stopped by the user (Ctrl-C); the last checkpoint, if any, is kept."""

@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
-from .errors import ConfigError, TrainingError
+from .errors import ConfigError, TrainingError, TrainingInterrupted
 
 _TERMS = ("loss", "reconstruction", "kl")
 
@@ -203,7 +203,7 @@ def train(
             if config.checkpoint is not None and progress.epoch
             else "nothing was saved (give an output directory to keep checkpoints)"
         )
-        raise TrainingError(f"training interrupted in epoch {progress.epoch + 1}: {where}") from None
+        raise TrainingInterrupted(f"training interrupted in epoch {progress.epoch + 1}: {where}") from None
     finally:
         bar.close()
     if progress.best_state is not None:

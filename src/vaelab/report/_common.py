@@ -30,7 +30,9 @@ def as_rows(A, name: str = "X") -> np.ndarray:
     """Any ``(n, ...)`` array of numbers as float32 rows ``(n, n_features)`` for drawing."""
     A = np.asarray(A)
     if A.ndim < 2 or len(A) == 0 or A.dtype.kind not in "biuf":
-        raise DataError(f"{name} must be a non-empty numeric array (n_samples, ...), got shape {A.shape}, dtype {A.dtype}")
+        raise DataError(
+            f"{name} must be a non-empty numeric array (n_samples, ...), got shape {A.shape}, dtype {A.dtype}"
+        )
     return A.reshape(len(A), -1).astype(np.float32, copy=False)
 
 

@@ -12,8 +12,8 @@ INTRO = (
     "autoencoder (non-linear, trained on a lower bound of the likelihood). Two properties separate a "
     "generative latent space from a compressed one. Continuity: nearby codes decode to similar data, "
     "so straight lines between codes decode to smooth interpolations. Completeness: codes drawn from "
-    "the prior N(0, I) decode to things that look like data. The VAE is trained for both; the "
-    "autoencoder for neither, which is what its prior samples show."
+    "the prior N(0, I) decode to things that look like data. The VAE is trained for both, the "
+    "autoencoder for neither: compare their prior samples."
 )
 
 SAMPLES_COMPARISON = (

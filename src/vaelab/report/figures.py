@@ -93,7 +93,8 @@ def _scatter_by_label(fig: Figure, ax, P: np.ndarray, y: np.ndarray | None) -> N
         for i, cls in enumerate(classes):
             mask = index == i
             ax.scatter(P[mask, 0], P[mask, 1], color=colours[i], label=str(cls), **style)
-        ax.legend(title="label", loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=max(1.0, 20 / style["s"]), frameon=False)
+        ax.legend(title="label", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
+                  markerscale=max(1.0, 20 / style["s"]))
         return
     values = y.astype(np.float64) if y.dtype.kind in "biuf" else index
     points = ax.scatter(P[:, 0], P[:, 1], c=values, cmap="viridis", **style)
@@ -183,7 +184,18 @@ def reconstructions(
 ) -> Figure:
     """Rows of test images (``data``) above their reconstructions, ``model.reconstruct``.
 
-    ``value_range`` maps to black and white (default: [0, 1] when ``X`` lies in it, else its range).
+    Parameters
+    ----------
+    model : fitted estimator
+    X : array of shape (n_samples, n_features) or (n_samples, C, H, W)
+    sample_shape : (C, H, W)
+        The shape of one image, C = 1 (grey) or 3 (RGB).
+    n_images, n_cols : int
+        A fixed random choice of ``n_images`` images, ``n_cols`` per row.
+    value_range : (low, high), optional
+        Values drawn black and white; default [0, 1] when ``X`` lies in it, else its range.
+    random_state : int
+        Seeds the choice of images.
     """
     X, rows = _data(model, X)
     shape = check_sample_shape(sample_shape, rows.shape[1])
@@ -207,7 +219,11 @@ def prior_samples(
     model, sample_shape, *, name: str | None = None, n_samples: int = 48, n_cols: int = 12,
     value_range: tuple[float, float] | None = None, random_state=0,
 ) -> Figure:
-    """A grid of ``model.sample``: decoder means at codes drawn from the prior N(0, I)."""
+    """A grid of ``model.sample(n_samples)``: decoder means at codes drawn from the prior N(0, I).
+
+    Parameters are those of :func:`reconstructions`; ``value_range`` defaults to the samples' range,
+    so pass the data's to draw both on one scale. ``random_state`` seeds the prior draws.
+    """
     samples = as_rows(model.sample(n_samples, random_state=random_state))
     shape = check_sample_shape(sample_shape, samples.shape[1])
     value_range = value_range or display_range(samples)
@@ -222,7 +238,18 @@ def samples_comparison(
     models: Mapping[str, object], sample_shape, X=None, *, n_samples: int = 32, n_cols: int = 8,
     value_range: tuple[float, float] | None = None, random_state=0,
 ) -> Figure:
-    """Prior samples of every model side by side, after a panel of real images from ``X`` when given."""
+    """Prior samples of every model side by side, after a panel of real images from ``X`` when given.
+
+    Parameters
+    ----------
+    models : dict of str to fitted estimator
+        One panel each, titled by the key; every model draws with the same ``random_state``.
+    sample_shape : (C, H, W)
+    X : array of shape (n_samples, n_features) or (n_samples, C, H, W), optional
+        Real images for the first panel; their range sets ``value_range`` when it is not given.
+    n_samples, n_cols : int
+        Pictures per panel, and per row of a panel.
+    """
     if not models:
         raise ConfigError("samples_comparison needs at least one model")
     panels = {}
@@ -272,8 +299,19 @@ def interpolations(
     Each row shows image A, the decoder means at ``(1 - t) z_A + t z_B`` for ``n_steps`` values of
     t from 0 to 1, then image B. With labels ``y``, pairs join different labels where possible.
     A continuous latent space decodes these paths to gradual, plausible changes.
+
+    Parameters
+    ----------
+    y : array of shape (n_samples,), optional
+        Labels of ``X``: rows are labelled "a -> b".
+    n_pairs, n_steps : int
+        Rows, and decoded points per row (at least 2: t = 0 and t = 1).
+
+    The others are those of :func:`reconstructions`.
     """
     X, rows = _data(model, X)
+    if y is not None and np.shape(y) != (len(X),):
+        raise DataError(f"y must have shape ({len(X)},) to label X, got {np.shape(y)}")
     shape = check_sample_shape(sample_shape, rows.shape[1])
     value_range = value_range or display_range(rows)
     if n_steps < 2:
@@ -283,7 +321,8 @@ def interpolations(
     Za, Zb = model.transform(X[a]), model.transform(X[b])  # (p, k) each
     t = np.linspace(0.0, 1.0, n_steps, dtype=np.float32)[None, :, None]
     path = ((1 - t) * Za[:, None] + t * Zb[:, None]).reshape(-1, Za.shape[1])  # (p * n_steps, k)
-    decoded = to_pictures(as_rows(model.inverse_transform(path)), shape, value_range).reshape(len(pairs), n_steps, *_blank(shape).shape)
+    decoded = to_pictures(as_rows(model.inverse_transform(path)), shape, value_range)
+    decoded = decoded.reshape(len(pairs), n_steps, *decoded.shape[1:])  # (p, n_steps, H, W, C)
     ends = [to_pictures(rows[idx], shape, value_range)[:, None] for idx in (a, b)]
     pictures = np.concatenate([ends[0], decoded, ends[1]], axis=1)
     fig, ax = _mosaic_figure(len(pairs), n_steps + 2, shape)

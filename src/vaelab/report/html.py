@@ -38,7 +38,8 @@ h1{font-size:1.9rem;margin:0 0 .3rem}h2{margin-top:2.6rem;padding-bottom:.3rem;b
 nav ul{margin:.3rem 0;padding-left:1.2rem;columns:2}
 .table-wrap{overflow-x:auto;margin:1rem 0}
 table{width:100%;border-collapse:collapse;background:#fff;font-size:.93rem;font-variant-numeric:tabular-nums}
-th,td{padding:.45rem .6rem;border-bottom:1px solid #e6e6ea;text-align:left;vertical-align:bottom}
+th,td{padding:.45rem .6rem;border-bottom:1px solid #e6e6ea;text-align:left;vertical-align:middle}
+thead th{vertical-align:bottom}
 thead th{background:#ececf1;font-weight:600}.num{text-align:right}td.num{white-space:nowrap}
 .notes li{margin:.2rem 0}
 figure{margin:1.4rem 0;padding:.8rem;background:#fff;border:1px solid #e2e2e7;border-radius:6px}
@@ -113,7 +114,9 @@ def _format(value) -> tuple[str, bool]:
         return f"{int(value):,}", True
     value = float(value)
     magnitude = abs(value)
-    if value == 0 or not math.isfinite(value):
+    if value == 0:
+        return "0", True
+    if not math.isfinite(value):
         return str(value), True
     if 1e-3 <= magnitude < 1e6:  # four significant digits, no exponent
         return f"{value:.{max(0, 3 - math.floor(math.log10(magnitude)))}f}", True
@@ -171,7 +174,8 @@ def _table(table: Sequence[Mapping], columns: Sequence[tuple[str, str]]) -> str:
     present = [[row.get(key) for row in table if _format(row.get(key))[0] != "\u2014"] for key, _ in columns]
     numeric = [bool(values) and all(_format(v)[1] for v in values) for values in present]
     head = "".join(
-        f'<th scope="col"{_NUM if num else ""}>{html.escape(str(header))}</th>' for (_, header), num in zip(columns, numeric)
+        f'<th scope="col"{_NUM if num else ""}>{html.escape(str(header))}</th>'
+        for (_, header), num in zip(columns, numeric)
     )
     rows = []
     for row in table:
@@ -270,11 +274,14 @@ def write_report(
     value_range = display_range(rows)
     sections = []
     if shape is not None:
-        plot = _Plot("samples_comparison.png", captions.SAMPLES_COMPARISON, "prior samples of every model beside test images",
-                     lambda: figures.samples_comparison(models, shape, X, value_range=value_range, random_state=random_state))
+        plot = _Plot(
+            "samples_comparison.png", captions.SAMPLES_COMPARISON, "prior samples of every model beside test images",
+            lambda: figures.samples_comparison(models, shape, X, value_range=value_range, random_state=random_state),
+        )
         sections.append(_Section("samples", "Prior samples side by side", "", [plot]))
     if sweep:
-        plot = _Plot("rate_distortion.png", captions.RATE_DISTORTION, "rate-distortion curve", lambda: figures.rate_distortion(sweep))
+        plot = _Plot("rate_distortion.png", captions.RATE_DISTORTION, "rate-distortion curve",
+                     lambda: figures.rate_distortion(sweep))
         sections.append(_Section("rate-distortion", "Rate and distortion", "", [plot]))
     for (name, model), slug in zip(models.items(), _slugs(list(models))):
         plots = _model_plots(str(name), slug, model, X, y, shape, value_range, feature_names, random_state)
@@ -301,7 +308,9 @@ def write_report(
         body.append("</section>")
     from .. import __version__
 
-    body.append(f"<footer>Written by vaelab {esc(__version__)}. The figures are embedded; PNG copies are in figures/.</footer>")
+    body.append(
+        f"<footer>Written by vaelab {esc(__version__)}. The figures are embedded; PNG copies are in figures/.</footer>"
+    )
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
