@@ -55,12 +55,24 @@ def test_fit_encode_sample_evaluate(tmp_path, model):
     assert metrics["n_examples"] == 360 and metrics["latent_dim"] == 2
 
 
-def test_compare_prints_one_row_per_model(tmp_path):
-    out = vaelab("compare", "--epochs", "2", "--iw-samples", "20", "--quiet")
+def test_compare_table_metrics_models_and_a_report_that_redraws_the_same(tmp_path):
+    import jsonschema
+    from importlib.resources import files
+
+    out = vaelab("compare", "--epochs", "2", "--iw-samples", "20", "--quiet", "--out", str(tmp_path / "cmp"))
     assert out.returncode == 0, out.stderr
     for name in ("PCA", "Autoencoder", "VAE"):
         assert name in out.stdout
     assert "log p(x) (nats)" in out.stdout and "precision" in out.stdout
+    metrics = json.loads((tmp_path / "cmp" / "metrics.json").read_text())
+    schema = json.loads(files("vaelab").joinpath("comparison.schema.json").read_text())
+    jsonschema.validate(metrics, schema)
+    assert [row["model"] for row in metrics["table"]] == ["PCA", "Autoencoder", "VAE"]
+    assert load(tmp_path / "cmp" / "models" / "VAE").architecture == "auto"
+    page = (tmp_path / "cmp" / "report.html").read_bytes()
+    redrawn = vaelab("report", str(tmp_path / "cmp"))
+    assert redrawn.returncode == 0, redrawn.stderr
+    assert (tmp_path / "cmp" / "report.html").read_bytes() == page
 
 
 def test_csv_tables_get_standardised_gaussian_models(tmp_path):

@@ -39,31 +39,44 @@ def _parse_optional_int(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
 
 
-def _flag_type(default):
-    if isinstance(default, tuple):
+def _parse_optional_float(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+
+def _flag_type(annotation: str):
+    """Parser for a flag from the estimator parameter's annotation (a string: see __future__)."""
+    if annotation.startswith("tuple"):
         return _parse_hidden
-    if default is None or isinstance(default, int) and not isinstance(default, bool):
-        return _parse_optional_int
-    return type(default)
+    if "float" in annotation:
+        return _parse_optional_float if "None" in annotation else float
+    if annotation == "str":
+        return str
+    return _parse_optional_int  # int, int | None, and random_state (an int seed or 'none')
 
 
-def _estimator_params() -> dict[str, object]:
-    """Every estimator parameter name with one default, in a stable order."""
-    params: dict[str, object] = {}
+def _estimator_params() -> dict[str, inspect.Parameter]:
+    """Every estimator parameter by name, in a stable order."""
+    params: dict[str, inspect.Parameter] = {}
     for cls in MODELS.values():
         for name, p in inspect.signature(cls.__init__).parameters.items():
             if name != "self" and name not in _HIDDEN_PARAMS:
-                params.setdefault(name, p.default)
+                params.setdefault(name, p)
     return params
 
 
 def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model parameters (the estimator's own names and defaults)")
-    for name, default in _estimator_params().items():
+    for name, p in _estimator_params().items():
+        default = p.default
         group.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,
-            type=_flag_type(default),
+            type=_flag_type(str(p.annotation) if p.annotation is not p.empty else ""),
             default=argparse.SUPPRESS,
             help=f"default: {','.join(map(str, default)) if isinstance(default, tuple) else default}",
         )

@@ -27,7 +27,8 @@ from .errors import ConfigError, NotFittedError
 from .likelihoods import LIKELIHOODS, make_likelihood
 from .metrics import iw_log_likelihood
 from .models import VAE as _VAEModule
-from .models import PPCA, LatentModel
+from .models import ARCHITECTURES, PPCA, LatentModel
+from .models.latent import OBJECTIVES
 from .models import Autoencoder as _AEModule
 from .train import TrainConfig, resolve_device, seed_from, seeded, train
 
@@ -147,7 +148,8 @@ class PCA(_LatentEstimator):
         self.pixel_max = pixel_max
         self.random_state = random_state
 
-    def _build_module(self, n_features: int) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...]) -> LatentModel:
+        n_features = math.prod(sample_shape)
         return PPCA(n_features, _check_int("latent_dim", self.latent_dim, 1, n_features))
 
     def fit(self, X, y=None) -> PCA:
@@ -199,13 +201,24 @@ def _data_fingerprint(X: np.ndarray) -> str:
 class _NeuralEstimator(_LatentEstimator):
     """Shared fitting for the autoencoder and the VAE (MLP encoder and decoder)."""
 
-    def _build_module(self, n_features: int) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...]) -> LatentModel:
         raise NotImplementedError
+
+    def _networks(self, sample_shape: tuple[int, ...]) -> dict:
+        """Keyword arguments choosing the encoder/decoder networks for samples of this shape."""
+        architecture = self.architecture
+        if architecture == "auto":
+            architecture = "conv" if len(sample_shape) == 3 else "mlp"
+        return {"architecture": architecture, "sample_shape": tuple(sample_shape), "channels": tuple(self.channels)}
 
     def _check_params(self) -> None:
         _check_int("latent_dim", self.latent_dim, 1)
         for h in tuple(self.hidden):
             _check_int("each hidden layer size", h, 1)
+        for c in tuple(self.channels):
+            _check_int("each conv channel count", c, 1)
+        if self.architecture not in ("auto", *ARCHITECTURES):
+            raise ConfigError(f"unknown architecture {self.architecture!r}; choose auto, {', '.join(ARCHITECTURES)}")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"unknown likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
         _check_int("epochs", self.epochs, 1)
@@ -269,12 +282,16 @@ class _NeuralEstimator(_LatentEstimator):
             run_key=self._run_key(X),
         )
         with seeded(seed, device):
-            module = self._build_module(stored.shape[1]).to(device)
+            module = self._build_module(X.shape[1:]).to(device)
             module.likelihood.check_support(low, high)
-            history = train(module, X_train, X_val, config, prepare)
+            history = train(module, X_train, X_val, config, prepare, self._epoch_hook())
         self._set_fitted(module, preprocessing, X.shape[1:])
         self.history_ = history.to_dict()
         return self
+
+    def _epoch_hook(self):
+        """Called with (module, epoch) before each epoch; None when nothing changes per epoch."""
+        return None
 
     def _run_key(self, X: np.ndarray) -> str:
         params = {k: v for k, v in self.get_params().items() if k not in ("epochs", "verbose", "device")}
@@ -304,7 +321,11 @@ _NEURAL_DOC = """
     latent_dim : int
         Size of the code.
     hidden : tuple of int
-        Hidden layer sizes of the encoder (the decoder mirrors them); ``()`` gives linear maps.
+        MLP hidden layer sizes of the encoder (the decoder mirrors them); ``()`` gives linear maps.
+    architecture : {"auto", "mlp", "conv"}
+        ``"auto"``: a CNN for images (n, C, H, W), an MLP for tables (n, d).
+    channels : tuple of int
+        Conv channels of the encoder's stride-2 layers (the decoder mirrors them).
     likelihood : {"bernoulli", "continuous_bernoulli", "gaussian"}
         Decoder distribution p(x|z); its negative log-likelihood (nats) is the reconstruction term.
     preprocessing : {"none", "scale", "standardize"}
@@ -337,6 +358,8 @@ class Autoencoder(_NeuralEstimator):
         self,
         latent_dim: int = 2,
         hidden: tuple[int, ...] = (256, 128),
+        architecture: str = "auto",
+        channels: tuple[int, ...] = (32, 64),
         likelihood: str = "bernoulli",
         preprocessing: str = "none",
         pixel_max: float | None = None,
@@ -353,6 +376,8 @@ class Autoencoder(_NeuralEstimator):
     ):
         self.latent_dim = latent_dim
         self.hidden = hidden
+        self.architecture = architecture
+        self.channels = channels
         self.likelihood = likelihood
         self.preprocessing = preprocessing
         self.pixel_max = pixel_max
@@ -367,9 +392,10 @@ class Autoencoder(_NeuralEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _build_module(self, n_features: int) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...]) -> LatentModel:
+        n_features = math.prod(sample_shape)
         likelihood = make_likelihood(self.likelihood, (n_features,))
-        return _AEModule(n_features, self.latent_dim, tuple(self.hidden), likelihood)
+        return _AEModule(n_features, self.latent_dim, tuple(self.hidden), likelihood, **self._networks(sample_shape))
 
 
 class VAE(_NeuralEstimator):
@@ -378,6 +404,14 @@ class VAE(_NeuralEstimator):
         + _NEURAL_DOC
         + """    beta : float
         Weight of the KL term (1: the ELBO; Higgins et al., 2017).
+    objective : {"elbo", "iwae"}
+        The ELBO, or the importance-weighted bound with ``n_train_samples`` samples (Burda et al., 2016).
+    n_train_samples : int
+        Samples per example of the IWAE bound during training.
+    kl_warmup : int
+        Anneal the KL weight linearly from 0 to ``beta`` over this many epochs (0: off).
+    free_bits : float
+        Floor, in nats, of the batch-mean KL of each latent dimension (0: off).
 """
     )
 
@@ -385,8 +419,14 @@ class VAE(_NeuralEstimator):
         self,
         latent_dim: int = 2,
         hidden: tuple[int, ...] = (256, 128),
+        architecture: str = "auto",
+        channels: tuple[int, ...] = (32, 64),
         likelihood: str = "bernoulli",
         beta: float = 1.0,
+        objective: str = "elbo",
+        n_train_samples: int = 1,
+        kl_warmup: int = 0,
+        free_bits: float = 0.0,
         preprocessing: str = "none",
         pixel_max: float | None = None,
         binarize: str = "none",
@@ -402,8 +442,14 @@ class VAE(_NeuralEstimator):
     ):
         self.latent_dim = latent_dim
         self.hidden = hidden
+        self.architecture = architecture
+        self.channels = channels
         self.likelihood = likelihood
         self.beta = beta
+        self.objective = objective
+        self.n_train_samples = n_train_samples
+        self.kl_warmup = kl_warmup
+        self.free_bits = free_bits
         self.preprocessing = preprocessing
         self.pixel_max = pixel_max
         self.binarize = binarize
@@ -420,10 +466,35 @@ class VAE(_NeuralEstimator):
     def _check_params(self) -> None:
         super()._check_params()
         _check_positive_float("beta", self.beta)
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        _check_int("n_train_samples", self.n_train_samples, 1)
+        if self.objective == "elbo" and self.n_train_samples != 1:
+            raise ConfigError("n_train_samples > 1 needs objective='iwae' (the ELBO uses one sample)")
+        if self.objective == "iwae" and (self.beta != 1 or self.free_bits or self.kl_warmup):
+            raise ConfigError("objective='iwae' is the plain importance-weighted bound: use beta=1, free_bits=0, kl_warmup=0")
+        _check_int("kl_warmup", self.kl_warmup, 0)
+        if isinstance(self.free_bits, bool) or not isinstance(self.free_bits, (int, float)) or not 0 <= self.free_bits < np.inf:
+            raise ConfigError(f"free_bits must be a number >= 0 (nats per latent dimension), got {self.free_bits!r}")
 
-    def _build_module(self, n_features: int) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...]) -> LatentModel:
+        n_features = math.prod(sample_shape)
         likelihood = make_likelihood(self.likelihood, (n_features,))
-        return _VAEModule(n_features, self.latent_dim, tuple(self.hidden), likelihood, beta=self.beta)
+        return _VAEModule(
+            n_features, self.latent_dim, tuple(self.hidden), likelihood, beta=self.beta, objective=self.objective,
+            n_train_samples=self.n_train_samples, free_bits=float(self.free_bits), **self._networks(sample_shape),
+        )
+
+    def _epoch_hook(self):
+        if not self.kl_warmup:
+            return None
+        warmup = self.kl_warmup
+
+        def anneal(module, epoch: int) -> None:
+            # linear KL warm-up: beta * epoch / warmup over the first `warmup` epochs (1-based)
+            module.kl_scale = min(1.0, epoch / warmup)
+
+        return anneal
 
     def score_samples(self, X, n_samples: int = 1000) -> np.ndarray:
         """Importance-sampled log p(x) of each sample in model space, in nats: shape ``(n,)``.

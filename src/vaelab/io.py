@@ -8,7 +8,6 @@ against the module the config describes.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -120,13 +119,14 @@ def load(path):
     allowed = set(cls().get_params())
     if set(params) - allowed:
         raise ModelFileError(f"{path / CONFIG_FILE}: unknown parameter(s) {sorted(set(params) - allowed)} for {cls.__name__}")
-    if isinstance(params.get("hidden"), list):
-        params["hidden"] = tuple(params["hidden"])
+    for name in ("hidden", "channels"):
+        if isinstance(params.get(name), list):
+            params[name] = tuple(params[name])
     estimator = cls(**params)
     sample_shape = tuple(config["fitted"]["sample_shape_"])
     try:
         preprocessing = Preprocessing.from_dict(config["fitted"]["preprocessing_"])
-        module = estimator._build_module(math.prod(sample_shape))
+        module = estimator._build_module(sample_shape)
     except VaelabError as exc:
         raise ModelFileError(f"{path / CONFIG_FILE}: invalid parameters: {exc}") from None
     weights_path = path / WEIGHTS_FILE

@@ -155,11 +155,13 @@ def train(
     X_val: torch.Tensor | None,
     config: TrainConfig,
     prepare_batch: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    epoch_hook: Callable[[torch.nn.Module, int], None] | None = None,
 ) -> History:
     """Fit ``module`` in place on ``X_train`` (n, ...); early-stop on ``X_val``, keep the best weights.
 
     ``prepare_batch`` maps each stored batch to the model's input (e.g. uint8 -> float in [0, 1],
-    or a fresh binarisation). Returns the :class:`History`. Raises :class:`TrainingError` if a
+    or a fresh binarisation); ``epoch_hook(module, epoch)`` runs before each epoch (e.g. a KL
+    warm-up schedule) and must depend only on the epoch, so that resuming replays it. Returns the :class:`History`. Raises :class:`TrainingError` if a
     loss becomes NaN or infinite, or when interrupted (after the last checkpoint was written).
     """
     prepare_batch = prepare_batch or (lambda batch: batch)
@@ -173,6 +175,8 @@ def train(
     )
     try:
         for epoch in bar:
+            if epoch_hook is not None:
+                epoch_hook(module, epoch)
             _train_epoch(module, optimizer, X_train, config, prepare_batch, progress, epoch)
             postfix = {name[:4]: f"{values[-1]:.4g}" for name, values in progress.history.train.items()}
             if X_val is None:

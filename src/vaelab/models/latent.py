@@ -11,6 +11,7 @@ Modules know their own loss (``loss(x) -> LossTerms``) so the trainer stays mode
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..likelihoods import Likelihood
-from .networks import mlp
+from .networks import decoder_net, encoder_net
 
 # Keeps encoder standard deviations away from 0, where log q(z|x) would blow up.
 _MIN_POSTERIOR_SCALE = 1e-5
@@ -73,11 +74,26 @@ class LatentModel(nn.Module):
 
 
 class Autoencoder(LatentModel):
-    """Deterministic MLP encoder; loss = -log p(x | z(x)) averaged over the batch."""
+    """Deterministic encoder; loss = -log p(x | z(x)) averaged over the batch.
 
-    def __init__(self, n_features: int, latent_dim: int, hidden: Sequence[int], likelihood: Likelihood):
-        super().__init__(latent_dim, mlp(latent_dim, tuple(reversed(hidden)), n_features), likelihood)
-        self.encoder = mlp(n_features, hidden, latent_dim)
+    ``architecture="mlp"`` uses ``hidden`` layer sizes; ``"conv"`` a CNN over ``channels`` for
+    images of ``sample_shape`` (C, H, W), still on flat ``(n, C*H*W)`` inputs.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        latent_dim: int,
+        hidden: Sequence[int],
+        likelihood: Likelihood,
+        *,
+        architecture: str = "mlp",
+        sample_shape: tuple[int, ...] | None = None,
+        channels: Sequence[int] = (32, 64),
+    ):
+        nets = (architecture, hidden, sample_shape, channels)
+        super().__init__(latent_dim, decoder_net(latent_dim, n_features, *nets), likelihood)
+        self.encoder = encoder_net(n_features, latent_dim, *nets)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
@@ -87,10 +103,21 @@ class Autoencoder(LatentModel):
         return LossTerms(reconstruction, reconstruction, torch.zeros_like(reconstruction))
 
 
-class VAE(LatentModel):
-    """Gaussian MLP encoder, standard normal prior, any decoder likelihood.
+OBJECTIVES = ("elbo", "iwae")
 
-    ``beta`` weights the KL term (``beta=1``: the ELBO; Higgins et al., 2017).
+
+class VAE(LatentModel):
+    """Gaussian encoder, standard normal prior, any decoder likelihood. Networks as in :class:`Autoencoder`.
+
+    Objectives (per example, nats, averaged over the batch):
+
+    * ``"elbo"``: ``E_q[-log p(x|z)] + beta * KL(q(z|x) || p(z))`` with the KL in closed form
+      (``beta=1``: the negative ELBO; Higgins et al., 2017 for beta-VAE). ``free_bits`` > 0 floors
+      the batch-mean KL of each latent dimension at that many nats (Kingma et al., 2016).
+    * ``"iwae"``: the negative ``n_train_samples``-sample importance-weighted bound (Burda et al.,
+      2016); with one sample it is the ELBO estimated with a Monte Carlo KL.
+
+    ``kl_scale`` multiplies ``beta``; the trainer anneals it for KL warm-up.
     """
 
     def __init__(
@@ -100,10 +127,22 @@ class VAE(LatentModel):
         hidden: Sequence[int],
         likelihood: Likelihood,
         beta: float = 1.0,
+        *,
+        objective: str = "elbo",
+        n_train_samples: int = 1,
+        free_bits: float = 0.0,
+        architecture: str = "mlp",
+        sample_shape: tuple[int, ...] | None = None,
+        channels: Sequence[int] = (32, 64),
     ):
-        super().__init__(latent_dim, mlp(latent_dim, tuple(reversed(hidden)), n_features), likelihood)
-        self.encoder = mlp(n_features, hidden, 2 * latent_dim)
+        nets = (architecture, hidden, sample_shape, channels)
+        super().__init__(latent_dim, decoder_net(latent_dim, n_features, *nets), likelihood)
+        self.encoder = encoder_net(n_features, 2 * latent_dim, *nets)
         self.beta = beta
+        self.objective = objective
+        self.n_train_samples = n_train_samples
+        self.free_bits = free_bits
+        self.kl_scale = 1.0
 
     def encode(self, x: torch.Tensor) -> Distribution:
         """q(z|x): batch shape ``x.shape[:-1]``, event shape ``(latent_dim,)``."""
@@ -125,10 +164,22 @@ class VAE(LatentModel):
         return -out.px.log_prob(x), kl_divergence(out.qz, self.prior())
 
     def loss(self, x: torch.Tensor) -> LossTerms:
-        reconstruction, kl = self.elbo_terms(x)
-        reconstruction, kl = reconstruction.mean(), kl.mean()
-        return LossTerms(reconstruction + self.beta * kl, reconstruction, kl)
+        if self.objective == "iwae":
+            return self._iwae_loss(x)
+        out = self(x)
+        reconstruction = -out.px.log_prob(x).mean()
+        kl_per_dim = kl_divergence(out.qz.base_dist, self.prior().base_dist).mean(0)  # (latent_dim,)
+        kl = kl_per_dim.sum()
+        penalty = kl_per_dim.clamp_min(self.free_bits).sum() if self.free_bits > 0 else kl
+        return LossTerms(reconstruction + self.beta * self.kl_scale * penalty, reconstruction, kl)
 
+    def _iwae_loss(self, x: torch.Tensor) -> LossTerms:
+        qz = self.encode(x)
+        z = qz.rsample((self.n_train_samples,))  # (K, n, latent_dim)
+        log_px = self.decode(z).log_prob(x)  # (K, n)
+        log_ratio = self.prior().log_prob(z) - qz.log_prob(z)  # log p(z) - log q(z|x), (K, n)
+        bound = torch.logsumexp(log_px + log_ratio, 0) - math.log(self.n_train_samples)
+        return LossTerms(-bound.mean(), -log_px.mean(), -log_ratio.mean())
 
 
 def log_importance_weights(model: LatentModel, x: torch.Tensor, n_samples: int) -> torch.Tensor:
