@@ -104,3 +104,15 @@ def test_existing_run_directory_is_refused_without_resume_or_overwrite(tmp_path)
     again = vaelab("fit", "--epochs", "1", "--quiet", "--out", str(run))
     assert again.returncode == 2 and "--resume" in again.stderr and "--overwrite" in again.stderr
     assert vaelab("fit", "--epochs", "1", "--quiet", "--overwrite", "--out", str(run)).returncode == 0
+
+
+def test_sweep_gives_one_row_per_beta_with_rate_falling_as_beta_grows(tmp_path):
+    out = vaelab("sweep", "--beta", "0.25,1,4", "--latent-dim", "4", "--epochs", "15", "--iw-samples", "10",
+                 "--quiet", "--out", str(tmp_path / "sw"))
+    assert out.returncode == 0, out.stderr
+    points = json.loads((tmp_path / "sw" / "sweep.json").read_text())["points"]
+    assert [p["beta"] for p in points] == [0.25, 1.0, 4.0]
+    rates = [p["rate"] for p in points]
+    assert rates[0] > rates[1] > rates[2]
+    assert (tmp_path / "sw" / "rate_distortion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert load(tmp_path / "sw" / "models" / "beta=4").beta == 4.0

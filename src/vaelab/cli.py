@@ -69,9 +69,11 @@ def _estimator_params() -> dict[str, inspect.Parameter]:
     return params
 
 
-def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
+def _add_estimator_flags(parser: argparse.ArgumentParser, exclude: set[str] = frozenset()) -> None:
     group = parser.add_argument_group("model parameters (the estimator's own names and defaults)")
     for name, p in _estimator_params().items():
+        if name in exclude:
+            continue
         default = p.default
         group.add_argument(
             "--" + name.replace("_", "-"),
@@ -294,6 +296,46 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {_render_report(Path(args.run), document, models, dataset)}")
 
 
+def _parse_betas(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 0.25,0.5,1,2,4, got {text!r}") from None
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from .compare import train_test_split
+    from .report.curves import rate_distortion
+    from .sweep import SWEEP_COLUMNS, beta_sweep
+
+    dataset = _load_dataset(args)
+    X_train, X_test = train_test_split(dataset)
+    params = _with_data_defaults(_given_params(args), dataset)
+    params.pop("beta", None)
+    rejected = sorted(set(params) - set(inspect.signature(VAE.__init__).parameters))
+    if rejected:
+        raise ConfigError(f"vaelab sweep fits VAEs, which do not take {', '.join('--' + r.replace('_', '-') for r in rejected)}")
+    params.setdefault("random_state", 0)
+    rows, models = beta_sweep(X_train, X_test, args.beta, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params)
+    print(f"{dataset.name}: one VAE per beta, {len(X_train)} training and {len(X_test)} held-out examples")
+    _print_table(rows, SWEEP_COLUMNS)
+    out = Path(args.out)
+    for name, model in models.items():
+        model.save(out / "models" / name)
+    document = {
+        "format": "vaelab-sweep",
+        "format_version": 1,
+        "data": {"source": args.data},
+        "settings": {**params, "iw_samples": args.iw_samples},
+        "units": {"rate, distortion, elbo, log_likelihood": "nats per example"},
+        "points": rows,
+    }
+    (out / "sweep.json").write_text(json.dumps(document, indent=2, allow_nan=False))
+    figure = rate_distortion(rows, name=dataset.name)
+    figure.savefig(out / "rate_distortion.png", dpi=110)
+    print(f"wrote {out / 'sweep.json'}, {out / 'rate_distortion.png'} and the models under {out / 'models'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaelab", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"vaelab {__version__}")
@@ -338,6 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
     comp.add_argument("--out", help="report directory (default reports/DATA)")
     comp.add_argument("--no-report", action="store_true", help="write metrics.json and the models, but no HTML page")
+
+    sweep = command("sweep", cmd_sweep, "fit one VAE per KL weight beta and tabulate rate, distortion and the rest")
+    sweep.add_argument("--beta", type=_parse_betas, default=[0.25, 0.5, 1.0, 2.0, 4.0], help="comma-separated betas (default 0.25,0.5,1,2,4)")
+    sweep.add_argument("--out", required=True, help="directory for sweep.json, rate_distortion.png and the models")
+    sweep.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_data_flags(sweep)
+    _add_estimator_flags(sweep, exclude={"beta"})
 
     report = command("report", cmd_report, "redraw report.html of a `vaelab compare` directory, without refitting")
     report.add_argument("run", help="directory written by `vaelab compare --out`")
