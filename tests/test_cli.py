@@ -39,7 +39,7 @@ def test_fit_encode_sample_evaluate(tmp_path, model):
     assert enc.returncode == 0, enc.stderr
     assert np.load(tmp_path / "codes.npy").shape == (360, 2)
 
-    smp = vaelab("sample", str(run), "-n", "7", "--out", str(tmp_path / "s.npy"))
+    smp = vaelab("sample", str(run), "-n", "7", "--sampler", "gmm", "--out", str(tmp_path / "s.npy"))
     assert smp.returncode == 0, smp.stderr
     samples = np.load(tmp_path / "s.npy")
     assert samples.shape == (7, 1, 8, 8)

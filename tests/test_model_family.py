@@ -102,3 +102,25 @@ def test_conv_on_32x32_rgb():
     X = rng.integers(0, 256, size=(64, 3, 32, 32), dtype=np.uint8)
     model = VAE(latent_dim=4, epochs=1, preprocessing="scale", random_state=0).fit(X)
     assert model.sample(2, random_state=0).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("name", ["pca", "ae", "vae"])
+def test_gmm_sampler_draws_from_the_training_codes(fitted, digits, name):
+    model = fitted[name]
+    X_train, _ = digits
+    codes = model.transform(X_train)
+    samples = model.sample(2000, random_state=0, sampler="gmm")
+    resampled = model.transform(samples)
+    assert samples.shape == (2000, 64)
+    np.testing.assert_array_equal(samples, model.sample(2000, random_state=0, sampler="gmm"))
+    # the mixture's codes spread like the training codes (re-encoding a decoded mean is lossy, so loosely)
+    np.testing.assert_allclose(resampled.mean(0), codes.mean(0), atol=0.5 * codes.std(0).max())
+    with pytest.raises(ConfigError, match="unknown sampler 'flow'"):
+        model.sample(3, sampler="flow")
+
+
+def test_collapse_guard_warns_and_names_the_knobs(digits):
+    from vaelab import PosteriorCollapseWarning
+
+    with pytest.warns(PosteriorCollapseWarning, match="inactive.*kl_warmup.*free_bits"):
+        VAE(latent_dim=4, beta=20.0, epochs=5, random_state=0).fit(digits[0])

@@ -187,7 +187,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> None:
     estimator = _load_run(args.run)
-    samples = estimator.sample(args.n, random_state=args.random_state)
+    samples = estimator.sample(args.n, random_state=args.random_state, sampler=args.sampler)
     _save_array(args.out, samples)
     print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {args.out}")
 
@@ -365,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("run", help="directory of a fitted model")
     sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     sample.add_argument("--random-state", type=int, default=0)
+    sample.add_argument("--sampler", choices=["prior", "gmm"], default="prior",
+                        help="codes from the prior N(0, I) or from a Gaussian mixture fitted to the training codes")
     sample.add_argument("--out", required=True, help="output .npy file")
 
     evaluate = command("evaluate", cmd_evaluate, "every metric of a fitted model on held-out data")

@@ -31,3 +31,7 @@ class TrainingError(VaelabError, RuntimeError):
 
 class TrainingInterrupted(TrainingError):
     """Training was stopped by the user (Ctrl-C); the last checkpoint, if any, is kept."""
+
+
+class PosteriorCollapseWarning(UserWarning):
+    """A fitted VAE has latent dimensions whose posterior ignores the data."""

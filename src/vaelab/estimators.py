@@ -12,23 +12,25 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA as _SklearnPCA
+from sklearn.mixture import GaussianMixture
 
 from .checkpoint import CHECKPOINT_FILE
 from .data._arrays import image_pixel_max
 from .data.preprocessing import Preprocessing
 from .data.validation import check_array
-from .errors import ConfigError, NotFittedError
+from .errors import ConfigError, NotFittedError, PosteriorCollapseWarning
 from .likelihoods import LIKELIHOODS, make_likelihood
-from .metrics import iw_log_likelihood
+from .metrics import iw_log_likelihood, posterior_mean_variance
 from .models import VAE as _VAEModule
 from .models import ARCHITECTURES, PPCA, LatentModel
-from .models.latent import OBJECTIVES
+from .models.latent import MIXTURE_COMPONENTS, OBJECTIVES
 from .models import Autoencoder as _AEModule
 from .train import TrainConfig, resolve_device, seed_from, seeded, train
 
@@ -113,12 +115,32 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         """``inverse_transform(transform(X))``: shape ``(n, *sample_shape)``."""
         return self.inverse_transform(self.transform(X))
 
-    def sample(self, n_samples: int, random_state=None) -> np.ndarray:
-        """Decoder means of ``n_samples`` draws from the prior N(0, I): ``(n_samples, *sample_shape)``."""
+    def _fit_code_mixture(self, X: np.ndarray, seed: int) -> None:
+        """Fit the aggregate-posterior sampler: a Gaussian mixture over (up to 5,000) training codes."""
+        rows = np.sort(np.random.default_rng(seed).permutation(len(X))[:5000])
+        codes = self.transform(X[rows]).astype(np.float64)
+        mixture = GaussianMixture(
+            n_components=min(MIXTURE_COMPONENTS, len(codes)), covariance_type="full", reg_covar=1e-6, random_state=seed
+        ).fit(codes)
+        self.module_.set_code_mixture(mixture.weights_, mixture.means_, mixture.covariances_)
+
+    def sample(self, n_samples: int, random_state=None, sampler: str = "prior") -> np.ndarray:
+        """Decoder means of ``n_samples`` sampled codes: ``(n_samples, *sample_shape)``, in the data's units.
+
+        ``sampler="prior"`` draws codes from N(0, I); ``"gmm"`` from a 10-component Gaussian mixture
+        fitted to the training codes (the aggregate posterior; fair to an autoencoder too).
+        """
         self._check_fitted()
         n_samples = _check_int("n_samples", n_samples, 1)
-        generator = torch.Generator().manual_seed(seed_from(random_state))
-        return self.inverse_transform(torch.randn(n_samples, self.module_.latent_dim, generator=generator).numpy())
+        seed = seed_from(random_state)
+        if sampler == "prior":
+            Z = torch.randn(n_samples, self.module_.latent_dim, generator=torch.Generator().manual_seed(seed))
+        elif sampler == "gmm":
+            with seeded(seed, self.device_), torch.no_grad():
+                Z = self.module_.code_mixture().sample((n_samples,)).cpu()
+        else:
+            raise ConfigError(f"unknown sampler {sampler!r}; choose 'prior' or 'gmm'")
+        return self.inverse_transform(Z.numpy())
 
     def save(self, path) -> None:
         """Write the fitted model to directory ``path`` (JSON config + safetensors weights)."""
@@ -164,6 +186,7 @@ class PCA(_LatentEstimator):
         noise = max(pca.noise_variance_, 1e-6 * float(pca.explained_variance_[0]))
         module = PPCA.from_moments(pca.mean_, pca.components_, pca.explained_variance_, noise)
         self._set_fitted(module, preprocessing, X.shape[1:])
+        self._fit_code_mixture(X, seed=0)
         return self
 
     @property
@@ -178,8 +201,8 @@ class PCA(_LatentEstimator):
         self._check_fitted()
         return float(self.module_.noise_variance)
 
-    def sample(self, n_samples: int, random_state=None) -> np.ndarray:
-        return super().sample(n_samples, self.random_state if random_state is None else random_state)
+    def sample(self, n_samples: int, random_state=None, sampler: str = "prior") -> np.ndarray:
+        return super().sample(n_samples, self.random_state if random_state is None else random_state, sampler)
 
     sample.__doc__ = _LatentEstimator.sample.__doc__
 
@@ -287,7 +310,12 @@ class _NeuralEstimator(_LatentEstimator):
             history = train(module, X_train, X_val, config, prepare, self._epoch_hook())
         self._set_fitted(module, preprocessing, X.shape[1:])
         self.history_ = history.to_dict()
+        self._fit_code_mixture(X, seed)
+        self._warn_if_collapsed(X, seed)
         return self
+
+    def _warn_if_collapsed(self, X: np.ndarray, seed: int) -> None:
+        """Posterior-collapse guard; a no-op for models without a posterior."""
 
     def _epoch_hook(self):
         """Called with (module, epoch) before each epoch; None when nothing changes per epoch."""
@@ -484,6 +512,20 @@ class VAE(_NeuralEstimator):
             n_features, self.latent_dim, tuple(self.hidden), likelihood, beta=self.beta, objective=self.objective,
             n_train_samples=self.n_train_samples, free_bits=float(self.free_bits), **self._networks(sample_shape),
         )
+
+    def _warn_if_collapsed(self, X: np.ndarray, seed: int) -> None:
+        rows = np.sort(np.random.default_rng(seed).permutation(len(X))[:5000])
+        variances = posterior_mean_variance(self.module_, torch.from_numpy(self._model_space(X[rows])).to(self.device_))
+        inactive = int((variances <= 0.01).sum())
+        if inactive:
+            warnings.warn(
+                f"posterior collapse: {inactive} of {self.latent_dim} latent dimensions are inactive "
+                "(Cov_x E[z|x] <= 0.01): their codes carry no information about x. Knobs that help: "
+                "kl_warmup (e.g. 10 epochs), free_bits (e.g. 0.5), a smaller beta, a smaller decoder, "
+                "or a smaller latent_dim",
+                PosteriorCollapseWarning,
+                stacklevel=3,
+            )
 
     def _epoch_hook(self):
         if not self.kl_warmup:

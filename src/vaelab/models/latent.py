@@ -17,13 +17,23 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.distributions import Distribution, Independent, Normal, kl_divergence
+from torch.distributions import (
+    Categorical,
+    Distribution,
+    Independent,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+    kl_divergence,
+)
 
 from ..likelihoods import Likelihood
 from .networks import decoder_net, encoder_net
 
 # Keeps encoder standard deviations away from 0, where log q(z|x) would blow up.
 _MIN_POSTERIOR_SCALE = 1e-5
+# Components of the Gaussian mixture fitted to training codes (a fixed size keeps saved shapes fixed).
+MIXTURE_COMPONENTS = 10
 
 
 @dataclass(frozen=True)
@@ -55,10 +65,31 @@ class LatentModel(nn.Module):
         self.likelihood = likelihood
         self.register_buffer("_prior_loc", torch.zeros(latent_dim), persistent=False)
         self.register_buffer("_prior_scale", torch.ones(latent_dim), persistent=False)
+        # Aggregate-posterior sampler: a Gaussian mixture over training codes, set after fitting.
+        m = MIXTURE_COMPONENTS
+        self.register_buffer("mixture_weights", torch.zeros(m))
+        self.register_buffer("mixture_means", torch.zeros(m, latent_dim))
+        self.register_buffer("mixture_scale_tril", torch.eye(latent_dim).expand(m, latent_dim, latent_dim).clone())
 
     def prior(self) -> Distribution:
         """p(z) = N(0, I), event shape ``(latent_dim,)``."""
         return Independent(Normal(self._prior_loc, self._prior_scale, validate_args=False), 1)
+
+    def code_mixture(self) -> Distribution:
+        """The Gaussian mixture fitted to the training codes, event shape ``(latent_dim,)``."""
+        return MixtureSameFamily(
+            Categorical(probs=self.mixture_weights, validate_args=False),
+            MultivariateNormal(self.mixture_means, scale_tril=self.mixture_scale_tril, validate_args=False),
+            validate_args=False,
+        )
+
+    @torch.no_grad()
+    def set_code_mixture(self, weights, means, covariances) -> None:
+        """Store a fitted mixture: ``weights`` (m,), ``means`` (m, k), ``covariances`` (m, k, k), m <= 10."""
+        m = len(weights)
+        self.mixture_weights.zero_()[:m] = torch.as_tensor(weights, dtype=torch.float32)
+        self.mixture_means.zero_()[:m] = torch.as_tensor(means, dtype=torch.float32)
+        self.mixture_scale_tril[:m] = torch.linalg.cholesky(torch.as_tensor(covariances, dtype=torch.float64)).float()
 
     def decode(self, z: torch.Tensor) -> Distribution:
         """p(x|z) for codes ``z`` of shape ``(..., latent_dim)``."""
