@@ -7,8 +7,10 @@ that vaelab raises on purpose are printed in one line with exit status 2; no mat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -154,9 +156,31 @@ def cmd_fit(args: argparse.Namespace) -> None:
     if args.model == "pca":
         estimator.fit(dataset.X_train)
     else:
-        estimator.fit(dataset.X_train, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite)
+        with _process_group() as rank:
+            estimator.fit(dataset.X_train, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite)
+            if rank:
+                return  # under torchrun every rank ends with the same model; rank 0 saves it
     estimator.save(out)
     print(f"fitted {cls.__name__} on {len(dataset.X_train)} examples of shape {dataset.sample_shape}; saved to {out}")
+
+
+@contextlib.contextmanager
+def _process_group():
+    """Join torch.distributed when started by torchrun (WORLD_SIZE > 1); yields this process's rank."""
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        yield 0
+        return
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend)
+    try:
+        yield dist.get_rank()
+    finally:
+        dist.destroy_process_group()
 
 
 def _load_run(path: str):

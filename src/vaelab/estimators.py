@@ -303,6 +303,7 @@ class _NeuralEstimator(_LatentEstimator):
             checkpoint=self._checkpoint_path(checkpoint_dir, resume, overwrite),
             resume=resume,
             run_key=self._run_key(X),
+            shuffle_seed=seed,
         )
         with seeded(seed, device):
             module = self._build_module(X.shape[1:]).to(device)

@@ -12,13 +12,17 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from sklearn.utils import check_random_state
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
@@ -39,6 +43,7 @@ class TrainConfig:
     checkpoint: Path | None = None  # file written after every epoch; None: no checkpoints
     resume: bool = False  # continue from `checkpoint` instead of starting afresh
     run_key: str = ""  # identifies data and settings; resuming a checkpoint with another key refuses
+    shuffle_seed: int = 0  # epoch e shuffles with seed shuffle_seed + e: the same on every rank and on resume
 
 
 @dataclass
@@ -53,10 +58,19 @@ class History:
         return {"train": self.train, "validation": self.validation, "best_epoch": self.best_epoch}
 
 
+def world() -> tuple[int, int]:
+    """``(rank, world_size)`` of the torch.distributed process group, ``(0, 1)`` without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` picks CUDA when present, else the CPU; other strings are torch device names."""
+    """``"auto"`` picks CUDA when present (this rank's GPU under torchrun), else the CPU."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if world()[1] > 1 else torch.cuda.current_device())
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
@@ -93,14 +107,36 @@ def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+class _Objective(nn.Module):
+    """``module.loss`` as a forward pass, so that DistributedDataParallel can hook it."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        terms = self.module.loss(batch)
+        return torch.stack([terms.loss, terms.reconstruction, terms.kl])  # (3,)
+
+
+def _all_sum(t: torch.Tensor) -> torch.Tensor:
+    if world()[1] > 1:
+        dist.all_reduce(t)
+    return t
+
+
 @torch.no_grad()
-def _mean_terms(module, X: torch.Tensor, batch_size: int, prepare_batch) -> torch.Tensor:
-    sums = torch.zeros(len(_TERMS), device=X.device)
+def _mean_terms(objective: nn.Module, X: torch.Tensor, batch_size: int, prepare_batch) -> torch.Tensor:
+    """Mean loss terms over ``X``, each rank taking every world_size-th row; reduced across ranks."""
+    rank, size = world()
+    X = X[rank::size]
+    sums = torch.zeros(len(_TERMS) + 1, device=X.device)  # the terms, then the row count
     for start in range(0, len(X), batch_size):
         batch = prepare_batch(X[start : start + batch_size])
-        terms = module.loss(batch)
-        sums += torch.stack([terms.loss, terms.reconstruction, terms.kl]) * len(batch)
-    return sums / len(X)
+        sums[:-1] += objective(batch) * len(batch)
+        sums[-1] += len(batch)
+    sums = _all_sum(sums)
+    return sums[:-1] / sums[-1]
 
 
 @dataclass
@@ -166,23 +202,28 @@ def train(
     """
     prepare_batch = prepare_batch or (lambda batch: batch)
     device = X_train.device
+    rank, size = world()
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
     progress = _restore(config, module, optimizer, device) if config.resume else _Progress()
-    n = len(X_train)
+    objective = _Objective(module)
+    if size > 1:
+        # Gradients averaged across ranks; every rank then takes the same Adam step.
+        objective = DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None)
+        torch.manual_seed(torch.initial_seed() + rank)  # independent reparameterisation noise per rank
     bar = tqdm(
         range(progress.epoch + 1, config.epochs + 1) if not progress.finished else [],
-        desc=config.description, disable=not config.progress, leave=False,
+        desc=config.description, disable=not config.progress or rank != 0, leave=False,
     )
     try:
         for epoch in bar:
             if epoch_hook is not None:
                 epoch_hook(module, epoch)
-            _train_epoch(module, optimizer, X_train, config, prepare_batch, progress, epoch)
+            _train_epoch(module, objective, optimizer, X_train, config, prepare_batch, progress, epoch)
             postfix = {name[:4]: f"{values[-1]:.4g}" for name, values in progress.history.train.items()}
             if X_val is None:
                 progress.history.best_epoch = epoch
             else:
-                val_terms = _mean_terms(module, X_val, 4 * config.batch_size, prepare_batch).tolist()
+                val_terms = _mean_terms(objective, X_val, 4 * config.batch_size, prepare_batch).tolist()
                 for name, value in zip(_TERMS, val_terms):
                     progress.history.validation[name].append(value)
                 postfix["val"] = f"{val_terms[0]:.4g}"
@@ -196,7 +237,7 @@ def train(
             progress.finished = epoch == config.epochs or (
                 config.patience is not None and progress.waited >= config.patience
             )
-            if config.checkpoint is not None:
+            if config.checkpoint is not None and world()[0] == 0:
                 _save(config, module, optimizer, progress, device)
             if progress.finished:
                 break
@@ -216,23 +257,29 @@ def train(
     return progress.history
 
 
-def _train_epoch(module, optimizer, X_train, config: TrainConfig, prepare_batch, progress: _Progress, epoch: int) -> None:
+def _train_epoch(module, objective, optimizer, X_train, config: TrainConfig, prepare_batch, progress: _Progress, epoch: int) -> None:
+    """One pass over ``X_train``; under torchrun each global batch is split across the ranks."""
+    rank, size = world()
     module.train()
-    batches = torch.randperm(len(X_train), device=X_train.device).split(config.batch_size)
+    order = torch.randperm(len(X_train), generator=torch.Generator().manual_seed(config.shuffle_seed + epoch))
+    batches = [b[rank::size].to(X_train.device) for b in order.split(config.batch_size) if len(b) >= size]
     terms_per_batch = torch.empty(len(batches), len(_TERMS), device=X_train.device)
     sizes = torch.tensor([len(b) for b in batches], device=X_train.device, dtype=torch.float32)
     parameters = [p for p in module.parameters() if p.requires_grad]
     for i, batch_index in enumerate(batches):
-        terms = module.loss(prepare_batch(X_train[batch_index]))
+        terms = objective(prepare_batch(X_train[batch_index]))
         optimizer.zero_grad(set_to_none=True)
-        terms.loss.backward()
+        terms[0].backward()
         if config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip, foreach=True)
         optimizer.step()
-        terms_per_batch[i] = torch.stack([terms.loss, terms.reconstruction, terms.kl]).detach()
+        terms_per_batch[i] = terms.detach()
     finite = torch.isfinite(terms_per_batch).all(dim=1)
-    if not bool(finite.all()):
-        bad = int((~finite).nonzero()[0, 0])
+    # first bad batch on any rank (len(batches) + 1 when none); one reduction per epoch
+    first_bad = torch.where(finite, len(batches) + 1, torch.arange(len(batches), device=finite.device)).min()
+    if size > 1:
+        dist.all_reduce(first_bad, op=dist.ReduceOp.MIN)
+    if int(first_bad) <= len(batches):
         if progress.best_state is not None:
             module.load_state_dict(progress.best_state)
         kept = (
@@ -240,10 +287,12 @@ def _train_epoch(module, optimizer, X_train, config: TrainConfig, prepare_batch,
             + (f" in {config.checkpoint}" if config.checkpoint is not None else "")
         )
         raise TrainingError(
-            f"the loss became NaN or infinite in epoch {epoch}, batch {bad + 1}; {kept}. Likely causes: "
+            f"the loss became NaN or infinite in epoch {epoch}, batch {int(first_bad) + 1}; {kept}. Likely causes: "
             "a learning rate too high (lower lr), unscaled data, or a Gaussian variance collapsing; "
             "try a smaller lr, scaled or standardised data, or grad_clip"
         )
-    means = (terms_per_batch * sizes[:, None]).sum(0) / sizes.sum()
+    weighted = torch.cat([(terms_per_batch * sizes[:, None]).sum(0), sizes.sum()[None]])
+    weighted = _all_sum(weighted)
+    means = weighted[:-1] / weighted[-1]
     for name, value in zip(_TERMS, means.tolist()):
         progress.history.train[name].append(value)
