@@ -218,3 +218,23 @@ def test_standardized_tables_with_gaussian_likelihood():
     model = VAE(likelihood="gaussian", preprocessing="standardize", epochs=3, random_state=0).fit(X)
     assert abs(model.sample(2000, random_state=0).mean() - 50) < 5
     assert np.isfinite(model.score(X))
+
+
+def test_memory_mapped_data_is_read_batch_by_batch(tmp_path, monkeypatch, digits):
+    from vaelab import estimators
+    from vaelab.data import load
+    from vaelab.data.rows import MappedRows
+
+    X_train, _ = digits
+    np.save(tmp_path / "x.npy", X_train)
+    mapped = load(tmp_path / "x.npy").X_train
+    assert isinstance(mapped, np.memmap)
+    monkeypatch.setattr(estimators, "_IN_MEMORY_LIMIT", 0)  # treat this small file as larger than memory
+    reads = []
+    monkeypatch.setattr(MappedRows, "__getitem__", lambda self, i, f=MappedRows.__getitem__: reads.append(len(i)) or f(self, i))
+    # The autoencoder is deterministic, so reading rows in file order within a batch changes nothing.
+    from_disk = Autoencoder(epochs=2, batch_size=100, random_state=0).fit(mapped)
+    assert reads and max(reads) <= 400  # batches (and validation chunks), never the whole file
+    in_memory = Autoencoder(epochs=2, batch_size=100, random_state=0).fit(X_train)
+    for name, tensor in in_memory.module_.state_dict().items():
+        torch.testing.assert_close(from_disk.module_.state_dict()[name], tensor, atol=1e-4, rtol=1e-4)

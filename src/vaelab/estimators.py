@@ -22,7 +22,8 @@ from sklearn.decomposition import PCA as _SklearnPCA
 from sklearn.mixture import GaussianMixture
 
 from .checkpoint import CHECKPOINT_FILE
-from .data._arrays import image_pixel_max
+from .data._arrays import image_pixel_max, row_chunks
+from .data.rows import MappedRows
 from .data.preprocessing import Preprocessing
 from .data.validation import check_array
 from .errors import ConfigError, NotFittedError, PosteriorCollapseWarning
@@ -35,6 +36,8 @@ from .models import Autoencoder as _AEModule
 from .train import TrainConfig, resolve_device, seed_from, seeded, train
 
 _CHUNK = 4096  # rows per forward pass when encoding/decoding whole arrays
+# A memory-mapped X whose float32 copy would exceed this is read batch by batch from disk instead.
+_IN_MEMORY_LIMIT = 1 << 30
 
 
 def _check_int(name: str, value, low: int, high: int | None = None) -> int:
@@ -274,24 +277,46 @@ class _NeuralEstimator(_LatentEstimator):
         stored = torch.from_numpy(model_space).to(device)
         return stored, (torch.bernoulli if dynamic else None), (float(model_space.min()), float(model_space.max()))
 
+    @staticmethod
+    def _mapped_data(X: np.ndarray, preprocessing: Preprocessing, order: np.ndarray, n_val: int, device):
+        """Training and validation rows read from the file per batch: data larger than memory."""
+        def transform(rows: np.ndarray) -> np.ndarray:
+            return preprocessing.transform(rows).reshape(len(rows), -1)
+
+        low, high = np.inf, -np.inf
+        for _, chunk in row_chunks(X):
+            model_space = transform(chunk)
+            low, high = min(low, float(model_space.min())), max(high, float(model_space.max()))
+        X_val = MappedRows(X, order[:n_val], transform, device) if n_val else None
+        prepare = torch.bernoulli if preprocessing.binarize == "dynamic" else None
+        return MappedRows(X, order[n_val:], transform, device), X_val, prepare, (low, high)
+
     def fit(self, X, y=None, *, checkpoint_dir=None, resume: bool = False, overwrite: bool = False):
         """Train on ``X`` (n, ...), holding out ``validation_fraction`` for early stopping.
+
+        A memory-mapped ``X`` (e.g. from ``vaelab.data.load`` of a ``.npy``) larger than 1 GiB as
+        float32 is never loaded whole: batches are read from the file as they are needed.
 
         With ``checkpoint_dir``, the training state is written there after every epoch; an
         existing checkpoint is refused unless ``resume=True`` (continue from it) or
         ``overwrite=True``. Returns ``self``; sets ``module_``, ``preprocessing_``,
         ``n_features_in_``, ``sample_shape_`` and ``history_`` (per-epoch losses, nats).
         """
+        on_disk = isinstance(X, np.memmap)
         X = check_array(X)
         self._check_params()
         device = resolve_device(self.device)
         seed = seed_from(self.random_state)
         preprocessing = self._fit_preprocessing(X, seed, self.binarize)
-        stored, prepare, (low, high) = self._training_data(X, preprocessing, device)
-        order = torch.from_numpy(np.random.default_rng(seed).permutation(len(X))).to(device)
+        order = np.random.default_rng(seed).permutation(len(X))
         n_val = int(round(self.validation_fraction * len(X))) if len(X) > 1 else 0
-        X_val = stored[order[:n_val]] if n_val else None
-        X_train = stored[order[n_val:]]
+        if on_disk and X.size * 4 > _IN_MEMORY_LIMIT:
+            X_train, X_val, prepare, (low, high) = self._mapped_data(X, preprocessing, order, n_val, device)
+        else:
+            stored, prepare, (low, high) = self._training_data(X, preprocessing, device)
+            order = torch.from_numpy(order).to(device)
+            X_val = stored[order[:n_val]] if n_val else None
+            X_train = stored[order[n_val:]]
         config = TrainConfig(
             epochs=self.epochs,
             batch_size=self.batch_size,

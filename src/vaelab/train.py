@@ -129,10 +129,9 @@ def _all_sum(t: torch.Tensor) -> torch.Tensor:
 def _mean_terms(objective: nn.Module, X: torch.Tensor, batch_size: int, prepare_batch) -> torch.Tensor:
     """Mean loss terms over ``X``, each rank taking every world_size-th row; reduced across ranks."""
     rank, size = world()
-    X = X[rank::size]
     sums = torch.zeros(len(_TERMS) + 1, device=X.device)  # the terms, then the row count
-    for start in range(0, len(X), batch_size):
-        batch = prepare_batch(X[start : start + batch_size])
+    for index in torch.arange(rank, len(X), size, device=X.device).split(batch_size):
+        batch = prepare_batch(X[index])
         sums[:-1] += objective(batch) * len(batch)
         sums[-1] += len(batch)
     sums = _all_sum(sums)
@@ -194,6 +193,9 @@ def train(
     epoch_hook: Callable[[torch.nn.Module, int], None] | None = None,
 ) -> History:
     """Fit ``module`` in place on ``X_train`` (n, ...); early-stop on ``X_val``, keep the best weights.
+
+    ``X_train`` and ``X_val`` are tensors on the training device, or any object with ``len``,
+    ``device`` and ``[LongTensor] -> Tensor`` (e.g. :class:`vaelab.data.rows.MappedRows`).
 
     ``prepare_batch`` maps each stored batch to the model's input (e.g. uint8 -> float in [0, 1],
     or a fresh binarisation); ``epoch_hook(module, epoch)`` runs before each epoch (e.g. a KL
