@@ -171,7 +171,10 @@ def test_bernoulli_needs_unit_interval(digits):
     ({"epochs": 2.5}, "epochs must be an integer"),
     ({"lr": -1.0}, "lr must be a positive number"),
     ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\)"),
-    ({"hidden": (64, 0)}, "each hidden layer size"),
+    ({"hidden": (64, 0)}, "each hidden size"),
+    ({"hidden": 4}, "hidden must be a tuple"),
+    ({"random_state": -1}, "random_state must be None"),
+    ({"device": "meta"}, "unknown device"),
     ({"device": "tpu"}, "unknown device"),
 ])
 def test_bad_parameters(digits, params, match):

@@ -146,8 +146,9 @@ def cmd_fit(args: argparse.Namespace) -> None:
         flags = ", ".join("--" + r.replace("_", "-") for r in rejected)
         raise ConfigError(f"--model {args.model} does not take {flags}")
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not (args.resume or args.overwrite):
+    if out.is_dir() and any(out.iterdir()) and not (args.resume or args.overwrite):
         raise ConfigError(f"{out} already exists and is not empty; pass --resume to continue its run or --overwrite to replace it")
+    _output_dir(args.out)
     dataset = _load_dataset(args)
     params = {k: v for k, v in _with_data_defaults(params, dataset).items() if k in accepted}
     if "verbose" in accepted:
@@ -183,6 +184,25 @@ def _process_group():
         dist.destroy_process_group()
 
 
+def _output_dir(path: str) -> Path:
+    """Check, before any fitting, that ``path`` can be a directory we write into."""
+    out = Path(path)
+    if not path or (out.exists() and not out.is_dir()):
+        raise ConfigError(f"--out {path!r} must name a directory, and a file of that name exists" if path else "--out must not be empty")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output directory {path!r}: {exc.strerror or exc}") from None
+    return out
+
+
+def _output_file(path: str) -> Path:
+    out = Path(path)
+    if not path or out.is_dir() or not out.name:
+        raise ConfigError(f"the output file {path!r} must be a file name, not a directory or empty")
+    return out
+
+
 def _load_run(path: str):
     from .io import load
 
@@ -190,8 +210,10 @@ def _load_run(path: str):
 
 
 def _save_array(path: str, array: np.ndarray) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, array)
+    out = _output_file(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as f:  # a file object: np.save would append ".npy" to other names
+        np.save(f, array)
 
 
 def _split(dataset, name: str) -> np.ndarray:
@@ -226,12 +248,12 @@ def _metric_rows(metrics: dict) -> list[dict]:
     active = metrics["active_units"]
     rows.append({"metric": "active_units", "value": active["value"], "unit": f"of {active['of']}", "detail": "Cov(E[z|x]) > 0.01"})
     path = metrics["continuity"]["path_length_ratio"]
-    rows.append({"metric": "path_length_ratio", "value": path["median"], "unit": "median", "detail": f"p90 {path['p90']:.4g}; 1 = straight"})
+    rows.append({"metric": "path_length_ratio", "value": path["median"], "unit": "median", "detail": f"p90 {_format(path['p90'])}; 1 = straight"})
     lipschitz = metrics["continuity"]["decoder_lipschitz"]
     for where in ("around_data", "around_samples"):
         if lipschitz[where].get("median") is not None:
             rows.append({"metric": f"lipschitz_{where}", "value": lipschitz[where]["median"], "unit": "median",
-                         "detail": f"p90 {lipschitz[where]['p90']:.4g}"})
+                         "detail": f"p90 {_format(lipschitz[where]['p90'])}"})
     completeness = metrics["completeness"]
     for sampler in ("prior", "fitted_gaussian"):
         entry = completeness.get(sampler) or {}
@@ -252,7 +274,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     for note in metrics["notes"]:
         print(f"note: {note}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        _output_file(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(metrics, indent=2, allow_nan=False))
         print(f"wrote {args.json}")
 
@@ -293,6 +315,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from .compare import TABLE_COLUMNS, compare, read_comparison, summary_row, train_test_split, write_comparison
 
     dataset = _load_dataset(args)
+    out = _output_dir(args.out if args.out is not None else str(Path("reports") / Path(dataset.name).stem))
     X_train, X_test = train_test_split(dataset)
     params = _with_data_defaults(_given_params(args), dataset)
     params.setdefault("random_state", 0)
@@ -301,7 +324,6 @@ def cmd_compare(args: argparse.Namespace) -> None:
     _print_table([summary_row(r.name, r.metrics, r.fit_seconds) for r in results], TABLE_COLUMNS)
     for note in _notes([r.metrics for r in results]):
         print(f"note: {note}")
-    out = Path(args.out or Path("reports") / Path(dataset.name).stem)
     data = {"source": args.data, "key": args.key, "label_column": args.label_column, "data_dir": args.data_dir}
     write_comparison(out, results, data=data, settings={**params, "iw_samples": args.iw_samples})
     if not args.no_report:
@@ -332,6 +354,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from .report.curves import rate_distortion
     from .sweep import SWEEP_COLUMNS, beta_sweep
 
+    out = _output_dir(args.out)
     dataset = _load_dataset(args)
     X_train, X_test = train_test_split(dataset)
     params = _with_data_defaults(_given_params(args), dataset)
@@ -343,7 +366,6 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     rows, models = beta_sweep(X_train, X_test, args.beta, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params)
     print(f"{dataset.name}: one VAE per beta, {len(X_train)} training and {len(X_test)} held-out examples")
     _print_table(rows, SWEEP_COLUMNS)
-    out = Path(args.out)
     for name, model in models.items():
         model.save(out / "models" / name)
     document = {
@@ -431,5 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130  # the shell's convention for a command stopped by SIGINT
     except VaelabError as exc:
         print(f"vaelab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: the user's to fix, not a crash
+        print(f"vaelab {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
         return 2
     return 0

@@ -142,5 +142,11 @@ def read_comparison(out_dir) -> tuple[dict, dict]:
         raise ModelFileError(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != "vaelab-comparison":
         raise ModelFileError(f"{path} is not a vaelab comparison (no \"format\": \"vaelab-comparison\")")
+    shapes = {"data": dict, "settings": dict, "table": list, "models": dict}
+    for field, kind in shapes.items():
+        if not isinstance(document.get(field), kind):
+            raise ModelFileError(f"{path}: field {field!r} is missing or not a {kind.__name__}; the file is damaged")
+    if not isinstance(document["data"].get("source"), str):
+        raise ModelFileError(f"{path}: data.source must name the data set or file the models were fitted on")
     models = {name: load(out_dir / MODELS_DIR / name) for name in document["models"]}
     return document, models

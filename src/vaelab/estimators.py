@@ -26,7 +26,7 @@ from .data._arrays import image_pixel_max, row_chunks
 from .data.rows import MappedRows
 from .data.preprocessing import Preprocessing
 from .data.validation import check_array
-from .errors import ConfigError, NotFittedError, PosteriorCollapseWarning
+from .errors import ConfigError, DataError, NotFittedError, PosteriorCollapseWarning, TrainingError
 from .likelihoods import LIKELIHOODS, make_likelihood
 from .metrics import iw_log_likelihood, posterior_mean_variance
 from .models import VAE as _VAEModule
@@ -55,6 +55,13 @@ def _check_positive_float(name: str, value) -> float:
     ):
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
     return float(value)
+
+
+def _check_fit_array(X) -> np.ndarray:
+    X = check_array(X)
+    if len(X) < 2:
+        raise DataError(f"fitting needs at least 2 samples, got {len(X)}; a latent space cannot be learned from one")
+    return X
 
 
 class _LatentEstimator(TransformerMixin, BaseEstimator):
@@ -122,9 +129,17 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         """Fit the aggregate-posterior sampler: a Gaussian mixture over (up to 5,000) training codes."""
         rows = np.sort(np.random.default_rng(seed).permutation(len(X))[:5000])
         codes = self.transform(X[rows]).astype(np.float64)
-        mixture = GaussianMixture(
-            n_components=min(MIXTURE_COMPONENTS, len(codes)), covariance_type="full", reg_covar=1e-6, random_state=seed
-        ).fit(codes)
+        if not np.isfinite(codes).all():
+            raise TrainingError(
+                "the fitted model encodes some training data to NaN or infinite codes: training diverged; "
+                "lower lr, scale the data, or use grad_clip"
+            )
+        try:
+            mixture = GaussianMixture(
+                n_components=min(MIXTURE_COMPONENTS, len(codes)), covariance_type="full", reg_covar=1e-6, random_state=seed
+            ).fit(codes)
+        except ValueError as exc:
+            raise TrainingError(f"cannot fit the code mixture of the training codes ({exc})") from None
         self.module_.set_code_mixture(mixture.weights_, mixture.means_, mixture.covariances_)
 
     def sample(self, n_samples: int, random_state=None, sampler: str = "prior") -> np.ndarray:
@@ -173,13 +188,16 @@ class PCA(_LatentEstimator):
         self.pixel_max = pixel_max
         self.random_state = random_state
 
+    def _check_params(self) -> None:
+        _check_int("latent_dim", self.latent_dim, 1)
+
     def _build_module(self, sample_shape: tuple[int, ...]) -> LatentModel:
         n_features = math.prod(sample_shape)
         return PPCA(n_features, _check_int("latent_dim", self.latent_dim, 1, n_features))
 
     def fit(self, X, y=None) -> PCA:
         """Fit the principal subspace and noise variance of ``X`` (n, ...); returns ``self``."""
-        X = check_array(X)
+        X = _check_fit_array(X)
         preprocessing = self._fit_preprocessing(X, seed=0)
         A = preprocessing.transform(X).reshape(len(X), -1)
         k = _check_int("latent_dim", self.latent_dim, 1, min(A.shape))
@@ -239,10 +257,12 @@ class _NeuralEstimator(_LatentEstimator):
 
     def _check_params(self) -> None:
         _check_int("latent_dim", self.latent_dim, 1)
-        for h in tuple(self.hidden):
-            _check_int("each hidden layer size", h, 1)
-        for c in tuple(self.channels):
-            _check_int("each conv channel count", c, 1)
+        for name in ("hidden", "channels"):
+            sizes = getattr(self, name)
+            if not isinstance(sizes, (tuple, list)):
+                raise ConfigError(f"{name} must be a tuple of layer sizes like (256, 128), got {sizes!r}")
+            for size in sizes:
+                _check_int(f"each {name} size", size, 1)
         if self.architecture not in ("auto", *ARCHITECTURES):
             raise ConfigError(f"unknown architecture {self.architecture!r}; choose auto, {', '.join(ARCHITECTURES)}")
         if self.likelihood not in LIKELIHOODS:
@@ -265,7 +285,7 @@ class _NeuralEstimator(_LatentEstimator):
         dynamic = preprocessing.binarize == "dynamic"
         if preprocessing.kind == "scale" and X.dtype == np.uint8:
             # Keep 8-bit images compact (a quarter of float32) and scale each batch on the fly.
-            stored = torch.from_numpy(np.ascontiguousarray(flat)).to(device)
+            stored = torch.from_numpy(np.array(flat, copy=True)).to(device)  # never alias a read-only file
             inv = 1.0 / preprocessing.pixel_max
 
             def prepare(batch):
@@ -303,13 +323,18 @@ class _NeuralEstimator(_LatentEstimator):
         ``n_features_in_``, ``sample_shape_`` and ``history_`` (per-epoch losses, nats).
         """
         on_disk = isinstance(X, np.memmap)
-        X = check_array(X)
+        X = _check_fit_array(X)
         self._check_params()
         device = resolve_device(self.device)
         seed = seed_from(self.random_state)
         preprocessing = self._fit_preprocessing(X, seed, self.binarize)
         order = np.random.default_rng(seed).permutation(len(X))
-        n_val = int(round(self.validation_fraction * len(X))) if len(X) > 1 else 0
+        n_val = int(round(self.validation_fraction * len(X)))
+        if n_val >= len(X):
+            raise DataError(
+                f"validation_fraction={self.validation_fraction} of {len(X)} samples leaves no training data; "
+                "lower validation_fraction or give more samples"
+            )
         if on_disk and X.size * 4 > _IN_MEMORY_LIMIT:
             X_train, X_val, prepare, (low, high) = self._mapped_data(X, preprocessing, order, n_val, device)
         else:

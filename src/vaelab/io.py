@@ -18,6 +18,7 @@ from . import __version__
 from .checkpoint import write_atomic
 from .data.preprocessing import Preprocessing
 from .errors import ModelFileError, VaelabError
+from .train import seed_from
 
 FORMAT = "vaelab-model"
 FORMAT_VERSION = 1
@@ -125,9 +126,14 @@ def load(path):
     estimator = cls(**params)
     sample_shape = tuple(config["fitted"]["sample_shape_"])
     try:
+        estimator._check_params()
+        seed_from(estimator.random_state)
         preprocessing = Preprocessing.from_dict(config["fitted"]["preprocessing_"])
-        module = estimator._build_module(sample_shape)
-    except VaelabError as exc:
+        # On the meta device nothing is allocated: a config describing a huge model cannot exhaust
+        # memory before its shapes are checked against the weights file.
+        with torch.device("meta"):
+            expected = estimator._build_module(sample_shape).state_dict()
+    except (VaelabError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise ModelFileError(f"{path / CONFIG_FILE}: invalid parameters: {exc}") from None
     weights_path = path / WEIGHTS_FILE
     if not weights_path.is_file():
@@ -136,7 +142,6 @@ def load(path):
         state = load_file(weights_path)
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{weights_path} is corrupted or not a safetensors file ({exc})") from None
-    expected = module.state_dict()
     if set(state) != set(expected):
         raise ModelFileError(
             f"{weights_path} does not match {CONFIG_FILE}: missing {sorted(set(expected) - set(state))}, "
@@ -150,6 +155,7 @@ def load(path):
             )
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ModelFileError(f"{weights_path}: tensor {name!r} holds NaN or infinite values")
+    module = estimator._build_module(sample_shape)
     module.load_state_dict(state)
     module.eval()
     estimator._set_fitted(module, preprocessing, sample_shape)

@@ -74,14 +74,22 @@ def resolve_device(device: str) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda[:N]'") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' was asked for but no CUDA GPU is available; use device='auto' or 'cpu'")
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda[:N]'")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("device='cuda' was asked for but no CUDA GPU is available; use device='auto' or 'cpu'")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     return resolved
 
 
 def seed_from(random_state) -> int:
-    """An integer seed from ``None`` (fresh entropy), an int or a ``numpy.random.RandomState``."""
+    """An integer seed from ``None`` (fresh entropy), an int in [0, 2**32) or a ``numpy.random.RandomState``."""
+    valid_int = isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and 0 <= random_state < 2**32
+    if not (random_state is None or valid_int or isinstance(random_state, np.random.RandomState)):
+        raise ConfigError(f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, got {random_state!r}")
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 

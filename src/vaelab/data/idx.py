@@ -8,6 +8,7 @@ Uncompressed files are memory-mapped read-only; gzipped ones are decompressed in
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -46,7 +47,7 @@ def _parse_header(head: bytes, where: str) -> tuple[np.dtype, tuple[int, ...], i
 
 
 def _check_size(n_data: int, dtype: np.dtype, shape: tuple[int, ...], where: str) -> None:
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no wrap-around on hostile headers
     if n_data != expected:
         what = "truncated" if n_data < expected else "corrupted (extra bytes at the end)"
         raise DataError(
@@ -86,5 +87,13 @@ def read_idx(path: str | os.PathLike, where: str | None = None) -> np.ndarray:
     dtype, shape, n_head = _parse_header(head, where)
     _check_size(path.stat().st_size - n_head, dtype, shape, where)
     if 0 in shape:
-        return np.zeros(shape, dtype=dtype)  # mmap cannot map zero bytes
+        return _empty(shape, dtype, where)
     return np.memmap(path, dtype=dtype, mode="r", offset=n_head, shape=shape)
+
+
+def _empty(shape: tuple[int, ...], dtype: np.dtype, where: str) -> np.ndarray:
+    """An array with no values (mmap cannot map zero bytes); shapes too large to describe are refused."""
+    try:
+        return np.zeros(shape, dtype=dtype)
+    except (ValueError, MemoryError):
+        raise DataError(f"{where}: IDX header gives an impossible shape {shape}; the file is corrupted") from None
