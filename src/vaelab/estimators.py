@@ -135,8 +135,9 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
                 "lower lr, scale the data, or use grad_clip"
             )
         try:
+            n_distinct = len(np.unique(codes, axis=0))
             mixture = GaussianMixture(
-                n_components=min(MIXTURE_COMPONENTS, len(codes)), covariance_type="full", reg_covar=1e-6, random_state=seed
+                n_components=min(MIXTURE_COMPONENTS, n_distinct), covariance_type="full", reg_covar=1e-6, random_state=seed
             ).fit(codes)
         except ValueError as exc:
             raise TrainingError(f"cannot fit the code mixture of the training codes ({exc})") from None
@@ -201,6 +202,8 @@ class PCA(_LatentEstimator):
         preprocessing = self._fit_preprocessing(X, seed=0)
         A = preprocessing.transform(X).reshape(len(X), -1)
         k = _check_int("latent_dim", self.latent_dim, 1, min(A.shape))
+        if not np.ptp(A, axis=0).any():
+            raise DataError("every sample of X is the same: there is no variance for PCA to model")
         # float64 for the decomposition: the eigenvalues feed an exact log-likelihood.
         pca = _SklearnPCA(n_components=k, svd_solver="full").fit(A.astype(np.float64))
         # A rank-deficient X gives noise_variance 0 and an infinite density; keep it tiny instead.
