@@ -36,6 +36,7 @@ class ModelResult:
     estimator: object
     fit_seconds: float
     metrics: dict
+    feature_space: FeatureSpace | None = None  # where completeness was measured
 
 
 def train_test_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -91,16 +92,23 @@ def compare(
     for name, cls in [("PCA", PCA), ("Autoencoder", Autoencoder), ("VAE", VAE)]:
         accepted = cls().get_params()
         estimator = cls(random_state=random_state, **{k: v for k, v in params.items() if k in accepted})
-        start = time.perf_counter()
-        estimator.fit(X_train)
-        fit_seconds = time.perf_counter() - start
-        if feature_space is None:
-            feature_space = FeatureSpace.fit(torch.from_numpy(estimator._model_space(X_train)))
-        metrics = evaluate_estimator(
-            estimator, X_test, X_train=X_train, n_iw_samples=n_iw_samples, seed=random_state, feature_space=feature_space
-        )
-        results.append(ModelResult(name, estimator, fit_seconds, metrics))
+        result = fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples, random_state, feature_space)
+        feature_space = feature_space or result.feature_space
+        results.append(result)
     return results
+
+
+def fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples: int, seed: int, feature_space=None) -> ModelResult:
+    """Fit ``estimator`` (timed) and evaluate it; the completeness feature space is fitted if not given."""
+    start = time.perf_counter()
+    estimator.fit(X_train)
+    fit_seconds = time.perf_counter() - start
+    if feature_space is None:
+        feature_space = FeatureSpace.fit(torch.from_numpy(estimator._model_space(X_train)))
+    metrics = evaluate_estimator(
+        estimator, X_test, X_train=X_train, n_iw_samples=n_iw_samples, seed=seed, feature_space=feature_space
+    )
+    return ModelResult(name, estimator, fit_seconds, metrics, feature_space)
 
 
 METRICS_FILE = "metrics.json"

@@ -7,16 +7,13 @@ distortion with a higher rate, beta > 1 the reverse; beta = 1 trains on the ELBO
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
-from .compare import evaluate_estimator, summary_row
+from .compare import fit_and_evaluate, summary_row
 from .errors import ConfigError
 from .estimators import VAE
-from .metrics import FeatureSpace
 
 SWEEP_COLUMNS = [
     ("beta", "beta"),
@@ -51,17 +48,11 @@ def beta_sweep(
         raise ConfigError(f"betas must be positive numbers, got {betas}; e.g. 0.25,0.5,1,2,4")
     rows, models, feature_space = [], {}, None
     for beta in betas:
-        estimator = VAE(beta=beta, random_state=random_state, **params)
-        start = time.perf_counter()
-        estimator.fit(X_train)
-        fit_seconds = time.perf_counter() - start
-        if feature_space is None:
-            feature_space = FeatureSpace.fit(torch.from_numpy(estimator._model_space(X_train)))
-        metrics = evaluate_estimator(
-            estimator, X_test, X_train=X_train, n_iw_samples=n_iw_samples, seed=random_state, feature_space=feature_space
-        )
         name = f"beta={beta:g}"
-        row = summary_row(name, metrics, fit_seconds)
-        rows.append({"beta": beta, **row, "active_units": metrics["active_units"]["value"], "metrics": metrics})
+        estimator = VAE(beta=beta, random_state=random_state, **params)
+        result = fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples, random_state, feature_space)
+        feature_space = result.feature_space
+        row = summary_row(name, result.metrics, result.fit_seconds)
+        rows.append({"beta": beta, **row, "active_units": result.metrics["active_units"]["value"], "metrics": result.metrics})
         models[name] = estimator
     return rows, models
