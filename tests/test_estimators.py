@@ -224,7 +224,7 @@ def test_standardized_tables_with_gaussian_likelihood():
 
 
 def test_memory_mapped_data_is_read_batch_by_batch(tmp_path, monkeypatch, digits):
-    from vaelab import estimators
+    from vaelab.estimators import neural as estimators
     from vaelab.data import load
     from vaelab.data.rows import MappedRows
 

@@ -1,11 +1,4 @@
-"""scikit-learn-style estimators: PCA, Autoencoder and VAE over the torch modules.
-
-The layer is thin: it validates parameters and data, fits the preprocessing (stored with the
-model, so every method answers in the user's units), builds a module from :mod:`vaelab.models`,
-fits it (closed form for PCA, :func:`vaelab.train.train` otherwise) and converts arrays.
-Conventions follow scikit-learn: ``__init__`` only stores parameters, ``fit`` returns ``self``,
-fitted state ends in ``_``, and every post-fit method checks that the model is fitted first.
-"""
+"""The autoencoder and the VAE as scikit-learn estimators, trained by :func:`vaelab.train.train`."""
 
 from __future__ import annotations
 
@@ -17,227 +10,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.decomposition import PCA as _SklearnPCA
-from sklearn.mixture import GaussianMixture
 
-from .checkpoint import CHECKPOINT_FILE
-from .data._arrays import image_pixel_max, row_chunks
-from .data.rows import MappedRows
-from .data.preprocessing import Preprocessing
-from .data.validation import check_array
-from .errors import ConfigError, DataError, NotFittedError, PosteriorCollapseWarning, TrainingError
-from .likelihoods import LIKELIHOODS, make_likelihood
-from .metrics import iw_log_likelihood, posterior_mean_variance
-from .models import VAE as _VAEModule
-from .models import ARCHITECTURES, PPCA, LatentModel
-from .models.latent import MIXTURE_COMPONENTS, OBJECTIVES
-from .models import Autoencoder as _AEModule
-from .train import TrainConfig, resolve_device, seed_from, seeded, train
+from ..checkpoint import CHECKPOINT_FILE
+from ..data._arrays import row_chunks
+from ..data.preprocessing import Preprocessing
+from ..data.rows import MappedRows
+from ..errors import (
+    ConfigError,
+    DataError,
+    PosteriorCollapseWarning,
+)
+from ..likelihoods import LIKELIHOODS, make_likelihood
+from ..metrics import iw_log_likelihood, posterior_mean_variance
+from ..models import ARCHITECTURES, LatentModel
+from ..models import VAE as _VAEModule
+from ..models import Autoencoder as _AEModule
+from ..models.latent import OBJECTIVES
+from ..train import TrainConfig, resolve_device, seed_from, seeded, train
+from ._base import _check_fit_array, _check_int, _check_positive_float, _LatentEstimator
 
-_CHUNK = 4096  # rows per forward pass when encoding/decoding whole arrays
 # A memory-mapped X whose float32 copy would exceed this is read batch by batch from disk instead.
 _IN_MEMORY_LIMIT = 1 << 30
-
-
-def _check_int(name: str, value, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
-        high is not None and value > high
-    ):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ConfigError(f"{name} must be an integer {allowed}, got {value!r}")
-    return int(value)
-
-
-def _check_positive_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
-        np.isfinite(value) and value > 0
-    ):
-        raise ConfigError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _check_fit_array(X) -> np.ndarray:
-    X = check_array(X)
-    if len(X) < 2:
-        raise DataError(f"fitting needs at least 2 samples, got {len(X)}; a latent space cannot be learned from one")
-    return X
-
-
-class _LatentEstimator(TransformerMixin, BaseEstimator):
-    """Shared post-fit API over ``module_`` and ``preprocessing_``; subclasses define ``fit``."""
-
-    module_: LatentModel
-    preprocessing_: Preprocessing
-    sample_shape_: tuple[int, ...]  # (n_features,) for tables, (C, H, W) for images
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "module_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) before using it")
-
-    def _fit_preprocessing(self, X: np.ndarray, seed: int, binarize: str = "none") -> Preprocessing:
-        pixel_max = self.pixel_max
-        if self.preprocessing == "scale" and pixel_max is None:
-            pixel_max = image_pixel_max(X)
-        return Preprocessing.fit(X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed)
-
-    def _set_fitted(self, module: LatentModel, preprocessing: Preprocessing, sample_shape) -> None:
-        self.module_ = module
-        self.preprocessing_ = preprocessing
-        self.sample_shape_ = tuple(sample_shape)
-        self.n_features_in_ = math.prod(self.sample_shape_)
-
-    @property
-    def device_(self) -> torch.device:
-        return next(self.module_.buffers(), next(self.module_.parameters(), None)).device
-
-    def _model_space(self, X) -> np.ndarray:
-        """Raw samples -> the module's input, float32 of shape ``(n, n_features_in_)``."""
-        self._check_fitted()
-        X = check_array(X, sample_shape=self.sample_shape_, fitted_by=type(self).__name__)
-        return self.preprocessing_.transform(X).reshape(len(X), -1)
-
-    def _user_space(self, A: np.ndarray) -> np.ndarray:
-        """Model-space rows -> the user's units and sample shape."""
-        return self.preprocessing_.inverse_transform(A).reshape(len(A), *self.sample_shape_)
-
-    @torch.no_grad()
-    def _map(self, fn, A: np.ndarray) -> np.ndarray:
-        device = self.device_
-        parts = [fn(torch.from_numpy(A[i : i + _CHUNK]).to(device)).float().cpu() for i in range(0, len(A), _CHUNK)]
-        return torch.cat(parts).numpy()
-
-    def transform(self, X) -> np.ndarray:
-        """Codes of ``X``: ``(n, *sample_shape) -> (n, latent_dim)``, float32.
-
-        PCA: argmax_z p(x|z); autoencoder: the encoder output; VAE: the posterior mean.
-        """
-        A = self._model_space(X)
-        return self._map(self.module_.embed, A)
-
-    def inverse_transform(self, Z) -> np.ndarray:
-        """Decoder means of codes ``Z`` (n, latent_dim), in the data's units: ``(n, *sample_shape)``."""
-        self._check_fitted()
-        Z = check_array(Z, name="Z", sample_shape=(self.module_.latent_dim,), fitted_by=f"{type(self).__name__}'s latent space")
-        return self._user_space(self._map(lambda z: self.module_.decode(z).mean, Z.astype(np.float32)))
-
-    def reconstruct(self, X) -> np.ndarray:
-        """``inverse_transform(transform(X))``: shape ``(n, *sample_shape)``."""
-        return self.inverse_transform(self.transform(X))
-
-    def _fit_code_mixture(self, X: np.ndarray, seed: int) -> None:
-        """Fit the aggregate-posterior sampler: a Gaussian mixture over (up to 5,000) training codes."""
-        rows = np.sort(np.random.default_rng(seed).permutation(len(X))[:5000])
-        codes = self.transform(X[rows]).astype(np.float64)
-        if not np.isfinite(codes).all():
-            raise TrainingError(
-                "the fitted model encodes some training data to NaN or infinite codes: training diverged; "
-                "lower lr, scale the data, or use grad_clip"
-            )
-        try:
-            n_distinct = len(np.unique(codes, axis=0))
-            mixture = GaussianMixture(
-                n_components=min(MIXTURE_COMPONENTS, n_distinct), covariance_type="full", reg_covar=1e-6, random_state=seed
-            ).fit(codes)
-        except ValueError as exc:
-            raise TrainingError(f"cannot fit the code mixture of the training codes ({exc})") from None
-        self.module_.set_code_mixture(mixture.weights_, mixture.means_, mixture.covariances_)
-
-    def sample(self, n_samples: int, random_state=None, sampler: str = "prior") -> np.ndarray:
-        """Decoder means of ``n_samples`` sampled codes: ``(n_samples, *sample_shape)``, in the data's units.
-
-        ``sampler="prior"`` draws codes from N(0, I); ``"gmm"`` from a 10-component Gaussian mixture
-        fitted to the training codes (the aggregate posterior; fair to an autoencoder too).
-        """
-        self._check_fitted()
-        n_samples = _check_int("n_samples", n_samples, 1)
-        seed = seed_from(random_state)
-        if sampler == "prior":
-            Z = torch.randn(n_samples, self.module_.latent_dim, generator=torch.Generator().manual_seed(seed))
-        elif sampler == "gmm":
-            with seeded(seed, self.device_), torch.no_grad():
-                Z = self.module_.code_mixture().sample((n_samples,)).cpu()
-        else:
-            raise ConfigError(f"unknown sampler {sampler!r}; choose 'prior' or 'gmm'")
-        return self.inverse_transform(Z.numpy())
-
-    def save(self, path) -> None:
-        """Write the fitted model to directory ``path`` (JSON config + safetensors weights)."""
-        from .io import save
-
-        save(self, path)
-
-
-class PCA(_LatentEstimator):
-    """Probabilistic PCA (Tipping & Bishop, 1999) with an exact log-likelihood.
-
-    Parameters
-    ----------
-    latent_dim : int
-        Number of principal components kept.
-    preprocessing : {"none", "scale", "standardize"}
-        Map from raw values to model space, fitted on the training data and stored.
-    pixel_max : float or None
-        For ``preprocessing="scale"``: the raw full-scale value (255 for uint8 when None).
-    random_state : int, RandomState or None
-        Seeds :meth:`sample` when it is not given its own ``random_state``.
-    """
-
-    def __init__(self, latent_dim: int = 2, preprocessing: str = "none", pixel_max: float | None = None, random_state=None):
-        self.latent_dim = latent_dim
-        self.preprocessing = preprocessing
-        self.pixel_max = pixel_max
-        self.random_state = random_state
-
-    def _check_params(self) -> None:
-        _check_int("latent_dim", self.latent_dim, 1)
-
-    def _build_module(self, sample_shape: tuple[int, ...]) -> LatentModel:
-        n_features = math.prod(sample_shape)
-        return PPCA(n_features, _check_int("latent_dim", self.latent_dim, 1, n_features))
-
-    def fit(self, X, y=None) -> PCA:
-        """Fit the principal subspace and noise variance of ``X`` (n, ...); returns ``self``."""
-        X = _check_fit_array(X)
-        preprocessing = self._fit_preprocessing(X, seed=0)
-        A = preprocessing.transform(X).reshape(len(X), -1)
-        k = _check_int("latent_dim", self.latent_dim, 1, min(A.shape))
-        if not np.ptp(A, axis=0).any():
-            raise DataError("every sample of X is the same: there is no variance for PCA to model")
-        # float64 for the decomposition: the eigenvalues feed an exact log-likelihood.
-        pca = _SklearnPCA(n_components=k, svd_solver="full").fit(A.astype(np.float64))
-        # A rank-deficient X gives noise_variance 0 and an infinite density; keep it tiny instead.
-        noise = max(pca.noise_variance_, 1e-6 * float(pca.explained_variance_[0]))
-        module = PPCA.from_moments(pca.mean_, pca.components_, pca.explained_variance_, noise)
-        self._set_fitted(module, preprocessing, X.shape[1:])
-        self._fit_code_mixture(X, seed=0)
-        return self
-
-    @property
-    def components_(self) -> np.ndarray:
-        """Principal axes in model space, shape ``(latent_dim, n_features)``."""
-        self._check_fitted()
-        return self.module_.components.numpy().copy()
-
-    @property
-    def noise_variance_(self) -> float:
-        """The isotropic noise variance sigma^2 of the PPCA model, in model-space units."""
-        self._check_fitted()
-        return float(self.module_.noise_variance)
-
-    def sample(self, n_samples: int, random_state=None, sampler: str = "prior") -> np.ndarray:
-        return super().sample(n_samples, self.random_state if random_state is None else random_state, sampler)
-
-    sample.__doc__ = _LatentEstimator.sample.__doc__
-
-    def score_samples(self, X) -> np.ndarray:
-        """Exact log-likelihood log p(x) of each sample in model space, in nats (higher is better): ``(n,)``."""
-        A = self._model_space(X)
-        return self._map(self.module_.log_marginal, A)
-
-    def score(self, X, y=None) -> float:
-        """Mean exact log-likelihood per example, in nats."""
-        return float(np.mean(self.score_samples(X)))
 
 
 def _data_fingerprint(X: np.ndarray) -> str:
