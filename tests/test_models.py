@@ -22,6 +22,8 @@ def test_analytic_kl_matches_monte_carlo():
     ("bernoulli", lambda h, x: Bernoulli(logits=h, validate_args=False).log_prob(x).sum(-1)),
     ("continuous_bernoulli", lambda h, x: ContinuousBernoulli(logits=h).log_prob(x).sum(-1)),
     ("gaussian", lambda h, x: Normal(h, 1.0).log_prob(x).sum(-1)),
+    ("gaussian_shared", lambda h, x: Normal(h, 1.0).log_prob(x).sum(-1)),
+    ("gaussian_fixed", lambda h, x: Normal(h, 1.0).log_prob(x).sum(-1)),
 ])
 def test_likelihood_log_prob_sums_reference_per_feature(name, reference):
     torch.manual_seed(0)
@@ -61,3 +63,9 @@ def test_single_sample_importance_weight_is_the_elbo_estimate():
     rec_mc = torch.stack([model.elbo_terms(x)[0] for _ in range(2000)]).mean(0)
     torch.testing.assert_close(elbo_mc, -(rec_mc + kl), atol=0.05, rtol=0)
     assert math.isfinite(log_w.logsumexp(0).sum().item())
+
+
+def test_gaussian_variants_learn_per_feature_shared_or_nothing():
+    shapes = {name: [p.shape for p in make_likelihood(name, (4,)).parameters() if p.requires_grad]
+              for name in ("gaussian", "gaussian_shared", "gaussian_fixed")}
+    assert shapes == {"gaussian": [torch.Size([4])], "gaussian_shared": [torch.Size([])], "gaussian_fixed": []}

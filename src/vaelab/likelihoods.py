@@ -10,7 +10,8 @@ share these objects, so the choice of likelihood is a parameter, never a copy of
 * ``"continuous_bernoulli"``: the normalised density on [0, 1] (Loaiza-Ganem & Cunningham, 2019),
   the honest choice for grey-level pixels.
 * ``"gaussian"``: a Normal with mean from the decoder and a learned standard deviation per
-  feature, floored at ``min_scale`` so that constant features cannot drive the density to infinity.
+  feature, floored at ``min_scale`` so that constant features cannot drive the density to infinity;
+  ``"gaussian_shared"`` learns one for all features and ``"gaussian_fixed"`` keeps it at 1.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from torch.distributions import (
 
 from .errors import ConfigError, DataError
 
-LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "gaussian_shared", "gaussian_fixed")
 
 
 class Likelihood(nn.Module):
@@ -106,14 +107,28 @@ class GaussianLikelihood(Likelihood):
         return Normal(params, self.scale.expand_as(params), validate_args=False)
 
 
+def _fixed_unit_gaussian(event_shape: tuple[int, ...]) -> GaussianLikelihood:
+    likelihood = GaussianLikelihood(event_shape, shared=True, min_scale=0.0)
+    likelihood.set_scale(torch.tensor(1.0))
+    likelihood.raw_scale.requires_grad_(False)  # sigma = 1 always: -log p is half the squared error + const
+    return likelihood
+
+
 _BY_NAME = {
-    cls.name: cls
-    for cls in (BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood)
+    "bernoulli": BernoulliLikelihood,
+    "continuous_bernoulli": ContinuousBernoulliLikelihood,
+    "gaussian": GaussianLikelihood,
+    "gaussian_shared": lambda shape: GaussianLikelihood(shape, shared=True),
+    "gaussian_fixed": _fixed_unit_gaussian,
 }
 
 
 def make_likelihood(name: str, event_shape: tuple[int, ...]) -> Likelihood:
-    """Build the likelihood called ``name`` for data of shape ``event_shape``."""
-    if name not in _BY_NAME:
+    """Build the likelihood called ``name`` for data of shape ``event_shape``.
+
+    ``"gaussian"`` learns one standard deviation per feature, ``"gaussian_shared"`` one for all
+    features, ``"gaussian_fixed"`` keeps it at 1 (the squared-error loss, made a density).
+    """
+    if not isinstance(name, str) or name not in _BY_NAME:
         raise ConfigError(f"unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}")
     return _BY_NAME[name](tuple(event_shape))

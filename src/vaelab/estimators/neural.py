@@ -201,7 +201,7 @@ _NEURAL_DOC = """
         ``"auto"``: a CNN for images (n, C, H, W), an MLP for tables (n, d).
     channels : tuple of int
         Conv channels of the encoder's stride-2 layers (the decoder mirrors them).
-    likelihood : {"bernoulli", "continuous_bernoulli", "gaussian"}
+    likelihood : {"bernoulli", "continuous_bernoulli", "gaussian", "gaussian_shared", "gaussian_fixed"}
         Decoder distribution p(x|z); its negative log-likelihood (nats) is the reconstruction term.
     preprocessing : {"none", "scale", "standardize"}
         Map from raw values to model space, fitted on the training data and stored with the model.
