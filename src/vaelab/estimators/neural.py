@@ -75,23 +75,32 @@ class _NeuralEstimator(_LatentEstimator):
         ):
             raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
 
-    def _training_data(self, X: np.ndarray, preprocessing: Preprocessing, device) -> tuple[torch.Tensor, object, tuple]:
-        """The stored training tensor, the per-batch map to model space, and the value range."""
+    def _training_data(self, X: np.ndarray, preprocessing: Preprocessing, order: np.ndarray, device):
+        """Rows of ``X`` in ``order`` as one stored tensor, the per-batch map to model space, and the value range.
+
+        The rows are gathered and preprocessed chunk by chunk into one new array, so that fitting
+        holds a single copy of the data beside the caller's (never an alias of a read-only file).
+        """
         flat = X.reshape(len(X), -1)
         dynamic = preprocessing.binarize == "dynamic"
-        if preprocessing.kind == "scale" and X.dtype == np.uint8:
-            # Keep 8-bit images compact (a quarter of float32) and scale each batch on the fly.
-            stored = torch.from_numpy(np.array(flat, copy=True)).to(device)  # never alias a read-only file
-            inv = 1.0 / preprocessing.pixel_max
+        compact = preprocessing.kind == "scale" and X.dtype == np.uint8
+        # 8-bit images stay compact (a quarter of float32) and are scaled batch by batch.
+        stored = np.empty(flat.shape, dtype=np.uint8 if compact else np.float32)
+        step = max(1, (1 << 22) // max(1, flat.shape[1]))
+        for start in range(0, len(order), step):
+            rows = flat[order[start : start + step]]
+            stored[start : start + step] = rows if compact else preprocessing.transform(rows)
+        low, high = float(stored.min()), float(stored.max())
+        stored = torch.from_numpy(stored).to(device)
+        if not compact:
+            return stored, (torch.bernoulli if dynamic else None), (low, high)
+        inv = 1.0 / preprocessing.pixel_max
 
-            def prepare(batch):
-                batch = batch.float() * inv
-                return torch.bernoulli(batch) if dynamic else batch
+        def prepare(batch):
+            batch = batch.float() * inv
+            return torch.bernoulli(batch) if dynamic else batch
 
-            return stored, prepare, (float(flat.min()) * inv, float(flat.max()) * inv)
-        model_space = preprocessing.transform(flat)
-        stored = torch.from_numpy(model_space).to(device)
-        return stored, (torch.bernoulli if dynamic else None), (float(model_space.min()), float(model_space.max()))
+        return stored, prepare, (low * inv, high * inv)
 
     @staticmethod
     def _mapped_data(X: np.ndarray, preprocessing: Preprocessing, order: np.ndarray, n_val: int, device):
@@ -134,10 +143,9 @@ class _NeuralEstimator(_LatentEstimator):
         if on_disk and X.size * 4 > _IN_MEMORY_LIMIT:
             X_train, X_val, prepare, (low, high) = self._mapped_data(X, preprocessing, order, n_val, device)
         else:
-            stored, prepare, (low, high) = self._training_data(X, preprocessing, device)
-            order = torch.from_numpy(order).to(device)
-            X_val = stored[order[:n_val]] if n_val else None
-            X_train = stored[order[n_val:]]
+            stored, prepare, (low, high) = self._training_data(X, preprocessing, order, device)
+            X_val = stored[:n_val] if n_val else None  # views: the rows are already in `order`
+            X_train = stored[n_val:]
         config = TrainConfig(
             epochs=self.epochs,
             batch_size=self.batch_size,
