@@ -167,6 +167,18 @@ def run_worker(python: Path | str, script: Path, args: list[str], timeout: float
         out.unlink(missing_ok=True)
 
 
+def run_measured(python, script, args, timeout, *, quiet_wait=0.0, max_noise=None, retries=2, drop_env=()) -> dict:
+    """``run_worker`` after waiting for a quiet machine; rerun (up to ``retries`` times) when other
+    processes kept more than ``max_noise`` cores busy during the run. Adds ``others_before``, ``tries``."""
+    for attempt in range(retries + 1):
+        before = wait_for_quiet(quiet_wait) if quiet_wait else float("nan")
+        result = run_worker(python, script, args, timeout, drop_env)
+        result["others_before"], result["tries"] = before, attempt + 1
+        if "error" in result or max_noise is None or result.get("others_cores", 0.0) <= max_noise:
+            break
+    return result
+
+
 def write_result(path: str, result: dict) -> None:
     Path(path).write_text(json.dumps(result))
 

@@ -40,6 +40,14 @@ LR = 1e-3
 # workers (each runs in its own process)
 
 
+def _faults() -> tuple[float, int]:
+    """(system CPU seconds, minor page faults) of this process so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_stime, r.ru_minflt
+
+
 class _EpochClock:
     """Stands in for tqdm in vaelab.train: records a timestamp each time the loop takes an epoch."""
 
@@ -49,6 +57,7 @@ class _EpochClock:
         self.iterable = iterable
         self.stamps: list[float] = []  # start of each epoch, then the end of the last one
         self.cpu: list[float] = []  # the same instants in CPU time of this process
+        self.faults: list[tuple[float, int]] = []  # and (system seconds, minor page faults)
         self.taken = 0
         _EpochClock.last = self
 
@@ -56,6 +65,7 @@ class _EpochClock:
         for item in self.iterable:
             self.stamps.append(time.perf_counter())
             self.cpu.append(time.process_time())
+            self.faults.append(_faults())
             self.taken += 1
             yield item
         self.close()
@@ -67,6 +77,7 @@ class _EpochClock:
         if len(self.stamps) == self.taken:
             self.stamps.append(time.perf_counter())
             self.cpu.append(time.process_time())
+            self.faults.append(_faults())
 
 
 def worker_vaelab(args, uint8: bool = False) -> dict:
@@ -94,11 +105,14 @@ def worker_vaelab(args, uint8: bool = False) -> dict:
     if clocked and clock is not None and len(clock.stamps) == epochs + 1:
         per_epoch = [b - a for a, b in zip(clock.stamps[:-1], clock.stamps[1:])]
         cpu = [b - a for a, b in zip(clock.cpu[:-1], clock.cpu[1:])]
+        faults = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(clock.faults[:-1], clock.faults[1:])]
         how = "per-epoch clock"
     else:  # the loop no longer goes through tqdm: fall back to an average
         per_epoch, cpu = [wall / epochs] * epochs, [float("nan")] * epochs
+        faults = [(float("nan"), 0)] * epochs
         how = "wall / epochs"
-    return {"epoch_seconds": per_epoch[args.warmup:], "epoch_cpu": cpu[args.warmup:], "wall": wall, "how": how,
+    return {"epoch_seconds": per_epoch[args.warmup:], "epoch_cpu": cpu[args.warmup:], "epoch_faults": faults[args.warmup:],
+            "wall": wall, "how": how,
             "final_loss": est.history_["train"]["loss"][-1], "rss_ready_mb": rss_ready,
             "peak_rss_mb": C.peak_rss_mb(), "threads": torch.get_num_threads(), "n": len(X)}
 
@@ -133,10 +147,10 @@ def worker_plain(args) -> dict:
     model = PlainVAE()
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     n = len(X)
-    per_epoch, cpu, losses = [], [], []
+    per_epoch, cpu, faults, losses = [], [], [], []
     t_start = time.perf_counter()
     for _ in range(args.warmup + args.epochs):
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, f0 = time.perf_counter(), time.process_time(), _faults()
         total = torch.zeros(())
         for idx in torch.randperm(n).split(BATCH):
             batch = X[idx]
@@ -148,8 +162,11 @@ def worker_plain(args) -> dict:
         losses.append(float(total) / n)
         per_epoch.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
+        f1 = _faults()
+        faults.append((f1[0] - f0[0], f1[1] - f0[1]))
     wall = time.perf_counter() - t_start
-    return {"epoch_seconds": per_epoch[args.warmup:], "epoch_cpu": cpu[args.warmup:], "wall": wall, "how": "per-epoch clock",
+    return {"epoch_seconds": per_epoch[args.warmup:], "epoch_cpu": cpu[args.warmup:], "epoch_faults": faults[args.warmup:],
+            "wall": wall, "how": "per-epoch clock",
             "final_loss": losses[-1], "rss_ready_mb": rss_ready, "peak_rss_mb": C.peak_rss_mb(),
             "threads": torch.get_num_threads(), "n": n}
 
@@ -194,13 +211,16 @@ def worker_pythae(args) -> dict:
     class Clock(TrainingCallback):
         def __init__(self):
             self.begin, self.begin_cpu, self.seconds, self.cpu, self.losses = 0.0, 0.0, [], [], []
+            self.begin_faults, self.faults = (0.0, 0), []
 
         def on_epoch_begin(self, training_config, **kwargs):
-            self.begin, self.begin_cpu = time.perf_counter(), time.process_time()
+            self.begin, self.begin_cpu, self.begin_faults = time.perf_counter(), time.process_time(), _faults()
 
         def on_epoch_end(self, training_config, **kwargs):
             self.seconds.append(time.perf_counter() - self.begin)
             self.cpu.append(time.process_time() - self.begin_cpu)
+            f = _faults()
+            self.faults.append((f[0] - self.begin_faults[0], f[1] - self.begin_faults[1]))
 
         def on_log(self, training_config, logs, **kwargs):
             self.losses.append(logs.get("train_epoch_loss"))
@@ -218,7 +238,8 @@ def worker_pythae(args) -> dict:
         wall = time.perf_counter() - t0
     import pythae  # noqa: F401
 
-    return {"epoch_seconds": clock.seconds[args.warmup:], "epoch_cpu": clock.cpu[args.warmup:], "wall": wall, "how": "TrainingCallback clock",
+    return {"epoch_seconds": clock.seconds[args.warmup:], "epoch_cpu": clock.cpu[args.warmup:],
+            "epoch_faults": clock.faults[args.warmup:], "wall": wall, "how": "TrainingCallback clock",
             "final_loss": clock.losses[-1] if clock.losses else None, "rss_ready_mb": rss_ready,
             "peak_rss_mb": C.peak_rss_mb(), "threads": torch.get_num_threads(), "n": len(X_np)}
 
@@ -270,20 +291,25 @@ LABELS = {
 # driver
 
 
-def _merge(runs: list[dict]) -> dict:
-    """One contender's repeats: all timed epochs pooled, the highest peak RSS."""
+def _merge(runs: list[dict], max_noise: float) -> dict:
+    """One contender's repeats: the timed epochs of its quiet runs pooled (of all runs when none
+    was quiet), the highest peak RSS."""
     good = [r for r in runs if "error" not in r]
     if not good:
         return runs[-1]
+    quiet = [r for r in good if r["others_cores"] <= max_noise]
+    used = len(quiet) if quiet else 0
+    good = quiet or good
     merged = dict(good[-1])
     if "epoch_seconds" in merged:
         merged["epoch_seconds"] = [s for r in good for s in r["epoch_seconds"]]
         merged["epoch_cpu"] = [s for r in good for s in r["epoch_cpu"]]
+        merged["epoch_faults"] = [s for r in good for s in r["epoch_faults"]]
     if "samples_per_s" in merged:  # the limit: keep the best (least disturbed) repeat
         merged = dict(max(good, key=lambda r: r["samples_per_s"]))
     merged["peak_rss_mb"] = max(r["peak_rss_mb"] for r in good)
     merged["others_cores"] = max(r["others_cores"] for r in good)
-    merged["repeats"] = len(good)
+    merged["runs"] = f"{used}/{len(runs)}"
     return merged
 
 
@@ -297,6 +323,9 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="+", choices=list(WORKERS), default=list(WORKERS), help="contenders to run")
     p.add_argument("--quiet-wait", type=float, default=60,
                    help="before each run, wait up to this many seconds for other processes to use < 0.3 cores")
+    p.add_argument("--max-noise", type=float, default=0.5,
+                   help="rerun a contender when other processes used more cores than this during its run")
+    p.add_argument("--retries", type=int, default=2, help="reruns allowed per contender run (see --max-noise)")
     p.add_argument("--timeout", type=float, default=900, help="seconds allowed per contender run")
     p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -322,14 +351,15 @@ def main(argv=None) -> int:
                 if not python.exists():
                     runs[name].append({"error": "no benchmarks/.venv-pythae; run: bash benchmarks/setup_pythae.sh"})
                     continue
-            before = C.wait_for_quiet(args.quiet_wait) if args.quiet_wait else float("nan")
             t0 = time.perf_counter()
-            result = C.run_worker(python, Path(__file__), ["--worker", name, *common], args.timeout)
+            result = C.run_measured(python, Path(__file__), ["--worker", name, *common], args.timeout,
+                                    quiet_wait=args.quiet_wait, max_noise=args.max_noise, retries=args.retries)
             runs[name].append(result)
-            print(f"#   [{rep + 1}/{args.repeats}] {name}: {result.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s; "
-                  f"other processes: {before:.1f} cores before, {result.get('others_cores', float('nan')):.1f} during)",
+            print(f"#   [{rep + 1}/{args.repeats}] {name}: {result.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, "
+                  f"{result['tries']} tr{'y' if result['tries'] == 1 else 'ies'}; other processes: "
+                  f"{result['others_before']:.1f} cores before, {result.get('others_cores', float('nan')):.1f} during)",
                   flush=True)
-    results = {name: _merge(r) for name, r in runs.items()}
+    results = {name: _merge(r, args.max_noise) for name, r in runs.items()}
 
     limit = results.get("limit", {})
     limit_sps = limit.get("samples_per_s")
@@ -339,12 +369,12 @@ def main(argv=None) -> int:
     for name in args.only:
         r = results[name]
         if "error" in r:
-            rows.append([LABELS[name], f"n/a ({r['error']})", "", "", "", "", "", "", "", ""])
+            rows.append([LABELS[name], f"n/a ({r['error']})", "", "", "", "", "", "", "", "", "", ""])
             continue
         if name == "limit":
-            rows.append([LABELS[name], C.fmt(limit_sps, ",.0f"), C.fmt(args.n_train / limit_sps, ".2f"), "", "",
+            rows.append([LABELS[name], C.fmt(limit_sps, ",.0f"), C.fmt(args.n_train / limit_sps, ".2f"), "", "", "",
                          C.fmt(r["peak_rss_mb"], ".0f"), C.fmt(limit_sps / base_sps if base_sps else None, ".2f"),
-                         "100%", "matmuls only", f"{r['others_cores']:.1f}"])
+                         "100%", "matmuls only", f"{r['others_cores']:.1f}", r["runs"]])
             continue
         sec = r["epoch_seconds"]
         sps = r["n"] / C.median(sec)
@@ -353,17 +383,19 @@ def main(argv=None) -> int:
             C.fmt(sps, ",.0f"),
             f"{C.median(sec):.2f} [{min(sec):.2f}-{max(sec):.2f}]",
             C.fmt(C.median(r["epoch_cpu"]), ".2f"),
+            f"{C.median([f[0] for f in r['epoch_faults']]):.2f} / {C.median([f[1] for f in r['epoch_faults']]) / (r['n'] / BATCH):.0f}",
             C.fmt(r["final_loss"], ".1f"),
             f"{r['peak_rss_mb']:.0f} ({r['peak_rss_mb'] - r['rss_ready_mb']:+.0f})",
             C.fmt(sps / base_sps if base_sps else None, ".2f"),
             C.fmt(100 * sps / limit_sps if limit_sps else None, ".0f") + ("%" if limit_sps else ""),
             r["how"],
             f"{r['others_cores']:.1f}",
+            r["runs"],
         ])
     print()
-    print(C.table(["contender", "samples/s", "s/epoch median [min-max]", "CPU s/epoch", "last-epoch train loss (nats)",
-                   "peak RSS MiB (+ in fit)", "x vaelab", "of limit", "epoch timing", "others' cores"], rows,
-                  align="lrrrrrrrlr"))
+    print(C.table(["contender", "samples/s", "s/epoch median [min-max]", "CPU s/epoch", "sys s/epoch / page faults/step", "last-epoch train loss (nats)",
+                   "peak RSS MiB (+ in fit)", "x vaelab", "of limit", "epoch timing", "others' cores", "quiet runs"], rows,
+                  align="lrrrrrrrrlrr"))
     if "matmuls" in limit:
         print(f"\nmatmul limit: {len(limit['matmuls'])} matmuls per step, {limit['step_seconds'] * 1e3:.2f} ms/step "
               f"= {limit['gflops']:.1f} GFLOP/s; forward {limit['forward_flops_per_sample'] / 1e6:.3f} MFLOP/sample; "
@@ -374,7 +406,8 @@ def main(argv=None) -> int:
     print(f"\n# loadavg after: {C.machine()['loadavg'][0]:.2f}. x vaelab = samples/s over vaelab's (> 1: faster). "
           f"Peak RSS includes the data set ({args.n_train * 784 * 4 / 2**20:.0f} MiB as float32, a quarter as uint8); "
           "(+N) is the growth over the RSS just before training (libraries imported, data loaded). "
-          "others' cores: CPU used by other processes during the run (worst repeat), the noise indicator.")
+          "others' cores: CPU used by other processes during the runs used (worst), the noise indicator; quiet runs: "
+          "runs within --max-noise, whose epochs are pooled (0/N: none was quiet, all pooled).")
     return 0
 
 
