@@ -224,7 +224,7 @@ def worker_pca(args) -> dict:
 WORKERS = {"fit": worker_fit, "vaelab": worker_vaelab, "memory": worker_memory, "pythae": worker_pythae,
            "limit": worker_limit, "pca": worker_pca}
 PCA_CONTENDERS = {
-    "vaelab": "vaelab.PCA (sklearn 'full' SVD, float64 copy)",
+    "vaelab": "vaelab.PCA (sklearn 'auto' on a float64 copy)",
     "sklearn:full": "sklearn PCA svd_solver='full' (float64)",
     "sklearn:covariance_eigh": "sklearn PCA svd_solver='covariance_eigh' (float32)",
     "sklearn:randomized": "sklearn PCA svd_solver='randomized' (float32)",
