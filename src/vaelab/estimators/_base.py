@@ -110,8 +110,11 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         """``inverse_transform(transform(X))``: shape ``(n, *sample_shape)``."""
         return self.inverse_transform(self.transform(X))
 
-    def _fit_code_mixture(self, X: np.ndarray, seed: int) -> None:
-        """Fit the aggregate-posterior sampler: a Gaussian mixture over (up to 5,000) training codes."""
+    def _fit_code_mixture(self, X: np.ndarray, seed: int) -> np.ndarray:
+        """Fit the aggregate-posterior sampler: a Gaussian mixture over (up to 5,000) training codes.
+
+        Returns those codes, ``(m, latent_dim)`` float64, for other post-fit checks to reuse.
+        """
         rows = np.sort(np.random.default_rng(seed).permutation(len(X))[:5000])
         codes = self.transform(X[rows]).astype(np.float64)
         if not np.isfinite(codes).all():
@@ -127,6 +130,7 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         except ValueError as exc:
             raise TrainingError(f"cannot fit the code mixture of the training codes ({exc})") from None
         self.module_.set_code_mixture(mixture.weights_, mixture.means_, mixture.covariances_)
+        return codes
 
     def sample(self, n_samples: int, random_state=None, sampler: str = "prior") -> np.ndarray:
         """Decoder means of ``n_samples`` sampled codes: ``(n_samples, *sample_shape)``, in the data's units.
