@@ -7,6 +7,10 @@ each number is the median over rounds of the mean ms/step of one round.
 * ``vaelab train()``: :func:`vaelab.train.train` for one epoch over ``--steps`` batches, with the
   module the estimator builds (``vaelab.models.VAE`` + Bernoulli likelihood) — the real hot path;
 * ``vaelab module, plain loop``: the same module's ``loss`` in the smallest loop — the loop's share;
+* ``..., torch log_prob``: the fused-Adam module with its likelihood's fused ``log_prob`` replaced
+  by torch's ``Independent(Bernoulli(logits)).log_prob`` — what the fused one saves;
+* ``..., KL written out``: the fused-Adam module's ELBO loss with ``0.5 (mu^2 + sigma^2 - 1) - log sigma``
+  in place of ``kl_divergence`` on the distributions — what that would save;
 * ``plain module``: hand-written forward and loss (logits, BCE-with-logits, closed-form KL with
   log-variance) — the torch.distributions share;
 * the optimiser variants: ``Adam(fused=True)`` and ``Adam(foreach=True)``; torch's CPU default is
@@ -66,6 +70,27 @@ def _loss(model, x):
     return out if not hasattr(out, "loss") else out.loss
 
 
+def torch_log_prob(model):
+    """``model`` with torch's Bernoulli ``log_prob`` in place of its likelihood's fused one."""
+    from torch.distributions import Bernoulli, Independent
+
+    model.likelihood.forward = lambda logits: Independent(Bernoulli(logits=logits, validate_args=False), 1)
+    return model
+
+
+def kl_written_out(model):
+    """``model`` whose loss is the ELBO with the closed-form Gaussian KL as one expression."""
+
+    def loss(x):
+        out = model(x)
+        loc, scale = out.qz.base_dist.loc, out.qz.base_dist.scale  # (n, latent_dim) each
+        kl = (0.5 * (loc.square() + scale.square() - 1) - scale.log()).sum(-1).mean()
+        return -out.px.log_prob(x).mean() + kl
+
+    model.loss = loss
+    return model
+
+
 def make_variants(X, X_u8, steps: int):
     """name -> (setup() -> state, run(state) -> None running `steps` optimiser steps)."""
     import torch
@@ -76,9 +101,9 @@ def make_variants(X, X_u8, steps: int):
     batches = idx_all.split(BATCH)
     X_sub = X[idx_all]  # exactly `steps` batches for vaelab's train()
 
-    def plain_loop(vaelab_module: bool, adam: dict, uint8: bool = False):
+    def plain_loop(vaelab_module: bool, adam: dict, uint8: bool = False, change=lambda model: model):
         def setup():
-            model = build(vaelab_module)
+            model = change(build(vaelab_module))
             return model, torch.optim.Adam(model.parameters(), lr=LR, **adam)
 
         def run(state):
@@ -97,9 +122,11 @@ def make_variants(X, X_u8, steps: int):
         return (lambda: build(True)), (lambda model: train(model, X_sub, None, config))
 
     return {
-        "vaelab train() (default Adam)": vaelab_train(),
+        "vaelab train() (fused Adam)": vaelab_train(),
         "vaelab module, plain loop": plain_loop(True, {}),
         "vaelab module, plain loop, fused Adam": plain_loop(True, {"fused": True}),
+        "vaelab module, fused Adam, torch log_prob": plain_loop(True, {"fused": True}, change=torch_log_prob),
+        "vaelab module, fused Adam, KL written out": plain_loop(True, {"fused": True}, change=kl_written_out),
         "plain module, plain loop": plain_loop(False, {}),
         "plain module, foreach Adam": plain_loop(False, {"foreach": True}),
         "plain module, fused Adam": plain_loop(False, {"fused": True}),
@@ -187,7 +214,7 @@ def main(argv=None) -> int:
             times[name].append(1e3 * wall / args.steps)
             cpu[name].append(1e3 * own / args.steps)
             others.append(max(0.0, (C._cpu_busy_seconds() - b0 - own) / wall))
-    base, base_cpu = C.median(times["vaelab train() (default Adam)"]), C.median(cpu["vaelab train() (default Adam)"])
+    base, base_cpu = C.median(times["vaelab train() (fused Adam)"]), C.median(cpu["vaelab train() (fused Adam)"])
     print(f"\nms per optimiser step (batch {BATCH}), median of {args.rounds} interleaved rounds of {args.steps} steps; "
           f"other processes used {C.median(others):.1f} cores (median; max {max(others):.1f}):")
     print(C.table(["variant", "wall ms/step", "[min-max]", "x vaelab train()", "CPU ms/step", "x vaelab (CPU)"],

@@ -55,6 +55,26 @@ def test_fit_encode_sample_evaluate(tmp_path, model):
     assert metrics["n_examples"] == 360 and metrics["latent_dim"] == 2
 
 
+def test_conditional_vae_fits_on_labels_and_samples_a_chosen_class(tmp_path):
+    run = tmp_path / "cvae"
+    fit = vaelab("fit", "--model", "cvae", "--data", "digits", "--latent-dim", "2", "--epochs", "2", "--quiet", "--out", str(run))
+    assert fit.returncode == 0, fit.stderr
+    np.testing.assert_array_equal(load(run).classes_, np.arange(10))
+    sample = vaelab("sample", str(run), "--label", "7", "-n", "5", "--out", str(tmp_path / "sevens.npy"))
+    assert sample.returncode == 0, sample.stderr
+    assert np.load(tmp_path / "sevens.npy").shape == (5, 1, 8, 8)
+    enc = vaelab("encode", str(run), "--split", "test", "--out", str(tmp_path / "codes.npy"))
+    assert enc.returncode == 0, enc.stderr
+    assert np.load(tmp_path / "codes.npy").shape == (360, 2)
+    for args, message in [
+        (("sample", str(run), "--label", "x", "--out", str(tmp_path / "x.npy")), "this model's classes are"),
+        (("sample", str(run), "--label", "11", "--out", str(tmp_path / "x.npy")), "not seen in fit"),
+        (("evaluate", str(run)), "score_samples"),
+    ]:
+        out = vaelab(*args)
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
 def test_compare_table_metrics_models_and_a_report_that_redraws_the_same(tmp_path):
     import jsonschema
     from importlib.resources import files

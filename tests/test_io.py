@@ -52,7 +52,7 @@ def test_corrupted_config(saved):
     (lambda c: c["params"].update(gamma=1), r"unknown parameter\(s\) \['gamma'\]"),
     (lambda c: c["params"].update(likelihood="poisson"), "unknown likelihood"),
     (lambda c: c["fitted"].update(sample_shape_=["64"]), "sample_shape_ must be a list of positive integers"),
-    (lambda c: c["fitted"].update(extra=1), "must hold exactly"),
+    (lambda c: c["fitted"].update(extra=1), "must hold sample_shape_"),
     (lambda c: c["fitted"]["preprocessing_"].update(kind="log"), "Preprocessing.kind must be one of"),
     (lambda c: c["params"].update(latent_dim=3), "tensor .* has shape"),
 ])

@@ -14,10 +14,18 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.distributions import (
+    Bernoulli,
+    ContinuousBernoulli,
+    Independent,
+    Normal,
+    kl_divergence,
+)
 
 import vaelab.estimators as est
+import vaelab.metrics._common as metrics_common
 from vaelab.errors import ConfigError, DataError
-from vaelab.likelihoods import BernoulliLikelihood, GaussianLikelihood
+from vaelab.likelihoods import BernoulliLikelihood, GaussianLikelihood, make_likelihood
 from vaelab.metrics import (
     FeatureSpace,
     active_units,
@@ -197,6 +205,161 @@ def test_exactly_K_samples_are_drawn_and_divided_by(ppca, x_test):
     assert spy.n_decoded == 7 * 5
     # all weights equal p(x): dividing by anything but the number drawn would shift the estimate
     torch.testing.assert_close(estimate, ppca.log_marginal(x_test[:5]), atol=2e-3, rtol=0)
+
+
+def test_noise_is_drawn_as_the_chunks_need_it_whatever_K(ppca, x_test, monkeypatch):
+    tiles, fresh = [], []  # the noise tiles drawn; the floats drawn between two decoder passes
+    draw = metrics_common._noise_tile
+
+    def counted_draw(*args):
+        tiles.append(draw(*args))
+        return tiles[-1]
+
+    def decode(z):
+        fresh.append(sum(t.numel() for t in tiles) - sum(fresh))
+        return _CountingDecodes.decode(spy, z)
+
+    monkeypatch.setattr(metrics_common, "_noise_tile", counted_draw)
+    spy = _CountingDecodes(ppca)
+    spy.decode = decode
+    held = {}
+    for K in (200, 2000):
+        tiles.clear()
+        fresh.clear()
+        iw_estimate(spy, x_test[:64], K, batch_size=32, chunk_size=10)
+        held[K] = max(fresh)
+        # 2 batches x 2 blocks of 16 examples x ceil(K / 64) blocks of samples, each drawn once
+        assert len(tiles) == 4 * math.ceil(K / 64)
+    # at most one row of tiles (2 tiles of 64 samples x 16 examples) is drawn ahead of a pass
+    assert held[200] == held[2000] == 2 * 64 * 16 * K_LATENT
+
+
+def test_the_first_pass_needs_no_noise_for_later_samples(ppca, x_test):
+    class FirstPass(Exception):
+        pass
+
+    def decode(z):
+        raise FirstPass(tuple(z.shape))
+
+    spy = _CountingDecodes(ppca)
+    spy.decode = decode
+    # drawing the noise of all 10^12 samples up front would need 3 * 10^12 floats per example
+    with pytest.raises(FirstPass, match=r"\(5, 64, 3\)"):
+        iw_estimate(spy, x_test[:64], n_samples=10**12, chunk_size=5)
+
+
+# -- conditional models ----------------------------------------------------------------------
+
+
+class _ShiftedByClass(nn.Module):
+    """A conditional model built from an unconditional one: class c models x - shifts[c]."""
+
+    def __init__(self, inner: LatentModel, shifts: torch.Tensor):
+        super().__init__()
+        self.inner, self.latent_dim = inner, inner.latent_dim
+        self.register_buffer("shifts", shifts)  # (n_classes, n_features)
+
+    def encode(self, x, y):
+        return self.inner.encode(x - self.shifts[y])
+
+    def decode(self, z, y):  # z (..., n, latent_dim), y (n,)
+        return self.inner.likelihood(self.inner.decoder(z) + self.shifts[y])
+
+    def prior(self):
+        return self.inner.prior()
+
+
+class _OneClass(nn.Module):
+    """The unconditional model of one class of a conditional model."""
+
+    def __init__(self, model: nn.Module, label: int):
+        super().__init__()
+        self.model, self.label, self.latent_dim = model, label, model.latent_dim
+
+    def _labels(self, t):
+        return torch.full(t.shape[-2:-1], self.label, dtype=torch.int64)
+
+    def encode(self, x):
+        return self.model.encode(x, self._labels(x))
+
+    def decode(self, z):
+        return self.model.decode(z, self._labels(z))
+
+    def prior(self):
+        return self.model.prior()
+
+
+def test_conditional_metrics_equal_the_unconditional_ones_per_class(ppca, x_test):
+    shifts = torch.tensor([[0.0] * D, [5.0] * D, [-3.0] * D])
+    model, x = _ShiftedByClass(linear_vae(ppca, INFLATION), shifts), x_test[:60]
+    y = torch.arange(60) % 3
+    shifted = x + shifts[y]  # class c's data are PPCA data moved by shifts[c]
+    iw = iw_estimate(model, shifted, 50, seed=2, batch_size=16, chunk_size=7, y=y.numpy())
+    terms = elbo(model, shifted, 4, seed=3, y=y)
+    for label in range(3):
+        rows, alone = y == label, _OneClass(model, label)
+        # same seed and positions, so the same noise: equal up to rounding
+        expected = iw_estimate(alone, shifted, 50, seed=2)
+        torch.testing.assert_close(iw.log_likelihood[rows], expected.log_likelihood[rows])
+        torch.testing.assert_close(iw.effective_sample_size[rows], expected.effective_sample_size[rows])
+        torch.testing.assert_close(terms.elbo[rows], elbo(alone, shifted, 4, seed=3).elbo[rows])
+    # and log p(x | y) is the PPCA density of the unshifted data
+    exact = iw_log_likelihood(_ShiftedByClass(linear_vae(ppca, 1.0), shifts), shifted, 5, y=y)
+    torch.testing.assert_close(exact, ppca.log_marginal(x), atol=2e-3, rtol=1e-5)
+    assert active_units(model, shifted, y=y) == active_units(linear_vae(ppca, INFLATION), x) == K_LATENT
+    with pytest.raises(DataError, match=r"y must be integer class indices of shape \(60,\), got dtype torch.float32"):
+        iw_log_likelihood(model, shifted, 5, y=y.float())
+    with pytest.raises(DataError, match=r"shape \(60,\), got dtype torch.int64 and shape \(59,\)"):
+        elbo(model, shifted, y=y[:59])
+
+
+# -- the fused log-densities the metrics and the training loss run on -----------------------------
+
+
+_TORCH_LIKELIHOODS = {  # validate_args=False: Bernoulli's support check rejects grey levels
+    "bernoulli": lambda likelihood, h: Bernoulli(logits=h, validate_args=False),
+    "continuous_bernoulli": lambda likelihood, h: ContinuousBernoulli(logits=h),
+    "gaussian": lambda likelihood, h: Normal(h, likelihood.scale.expand_as(h)),
+    "gaussian_shared": lambda likelihood, h: Normal(h, likelihood.scale.expand_as(h)),
+}
+
+
+@pytest.mark.parametrize("name", list(_TORCH_LIKELIHOODS))
+def test_likelihood_log_prob_and_its_gradient_equal_torch_distributions(name):
+    torch.manual_seed(0)
+    likelihood = make_likelihood(name, (30,))
+    likelihood.set_scale(torch.rand(likelihood.raw_scale.shape) + 0.1) if "gaussian" in name else None
+    x = torch.rand(5, 30)
+    h = (3 * torch.randn(4, 5, 30)).requires_grad_()  # (K, n, d) decoder outputs against x (n, d)
+    h64 = h.detach().double().requires_grad_()
+    # torch in float64 as the reference: its float32 continuous Bernoulli loses ~1e-5 near p = 1/2
+    reference = Independent(_TORCH_LIKELIHOODS[name](likelihood.double(), h64), 1).log_prob(x.double())
+    ours = likelihood.float()(h).log_prob(x)
+    torch.testing.assert_close(ours.double(), reference, atol=1e-5, rtol=1e-5)
+    grads = [torch.autograd.grad(t.sum(), t_in)[0].double() for t, t_in in ((ours, h), (reference, h64))]
+    torch.testing.assert_close(*grads, atol=1e-5, rtol=1e-5)
+
+
+def test_continuous_bernoulli_normaliser_is_exact_at_zero_and_large_logits():
+    logits = torch.tensor([-60.0, -20.0, -1e-6, 0.0, 1e-4, 0.5, 20.0, 60.0], dtype=torch.float64)
+    exact = torch.where(logits == 0, math.log(2), (logits / torch.tanh(logits / 2)).log())  # log C, nats
+    exact = exact + 0.3 * logits - nn.functional.softplus(logits)  # + log Bernoulli(0.3; logits)
+    ours = make_likelihood("continuous_bernoulli", (1,))(logits.float()[:, None]).log_prob(torch.full((8, 1), 0.3))
+    torch.testing.assert_close(ours.double(), exact, atol=1e-5, rtol=1e-6)
+
+
+def test_vae_loss_equals_the_torch_distributions_objective_on_a_fixed_batch_and_seed():
+    torch.manual_seed(0)
+    model, x = VAE(12, 3, (16,), make_likelihood("bernoulli", (12,))), torch.rand(8, 12)
+    torch.manual_seed(1)
+    terms = model.loss(x)
+    torch.manual_seed(1)
+    qz = model.encode(x)
+    px = Independent(Bernoulli(logits=model.decoder(qz.rsample()), validate_args=False), 1)
+    reconstruction, kl = -px.log_prob(x).mean(), kl_divergence(qz, model.prior()).mean()
+    torch.testing.assert_close(terms.reconstruction, reconstruction)
+    torch.testing.assert_close(terms.kl, kl)
+    torch.testing.assert_close(terms.loss, reconstruction + kl)
 
 
 # -- continuity ------------------------------------------------------------------------------

@@ -124,3 +124,24 @@ def test_collapse_guard_warns_and_names_the_knobs(digits):
 
     with pytest.warns(PosteriorCollapseWarning, match="inactive.*kl_warmup.*free_bits"):
         VAE(latent_dim=4, beta=20.0, epochs=5, random_state=0).fit(digits[0])
+
+
+def test_bfloat16_autocast_keeps_the_loss_and_the_training(digits):
+    from vaelab.train import _Objective
+
+    model, x = _module(), torch.rand(256, 6)
+    cpu = torch.device("cpu")
+    torch.manual_seed(1)
+    full = _Objective(model, cpu, "float32")(x)
+    torch.manual_seed(1)
+    mixed = _Objective(model, cpu, "bfloat16")(x)
+    assert mixed.dtype == torch.float32 and not torch.equal(mixed, full)  # bfloat16 was used...
+    torch.testing.assert_close(mixed, full, rtol=2e-2, atol=0)  # ...and changes only the rounding
+    X_train, _ = digits
+    losses = [
+        VAE(latent_dim=2, epochs=5, precision=p, random_state=0).fit(X_train).history_["train"]["loss"][-1]
+        for p in ("float32", "bfloat16")
+    ]
+    assert abs(losses[1] - losses[0]) < 0.02 * abs(losses[0])
+    with pytest.raises(ConfigError, match="precision"):
+        VAE(precision="float16").fit(X_train)

@@ -21,13 +21,14 @@ from .errors import (
     TrainingInterrupted,
     VaelabError,
 )
-from .estimators import PCA, VAE, Autoencoder
+from .estimators import PCA, VAE, Autoencoder, ConditionalVAE
 from .io import load, save
 
 __all__ = [
     "PCA",
     "VAE",
     "Autoencoder",
+    "ConditionalVAE",
     "load",
     "save",
     "VaelabError",

@@ -18,9 +18,9 @@ import numpy as np
 
 from . import __version__
 from .errors import ConfigError, TrainingInterrupted, VaelabError
-from .estimators import PCA, VAE, Autoencoder
+from .estimators import PCA, VAE, Autoencoder, ConditionalVAE
 
-MODELS = {"pca": PCA, "ae": Autoencoder, "vae": VAE}
+MODELS = {"pca": PCA, "ae": Autoencoder, "vae": VAE, "cvae": ConditionalVAE}
 # Parameters the CLI sets through its own flags rather than per-estimator ones.
 _HIDDEN_PARAMS = {"verbose"}
 
@@ -154,11 +154,18 @@ def cmd_fit(args: argparse.Namespace) -> None:
     if "verbose" in accepted:
         params["verbose"] = 0 if args.quiet else 1
     estimator = cls(**params)
+    if cls is ConditionalVAE and dataset.y_train is None:
+        raise ConfigError(
+            f"--model cvae needs class labels, and {args.data} has none: use a named data set, a CSV with "
+            "--label-column, or an .npz with a labels array"
+        )
     if args.model == "pca":
         estimator.fit(dataset.X_train)
     else:
         with _process_group() as rank:
-            estimator.fit(dataset.X_train, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite)
+            estimator.fit(
+                dataset.X_train, dataset.y_train, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite
+            )
             if rank:
                 return  # under torchrun every rank ends with the same model; rank 0 saves it
     estimator.save(out)
@@ -216,24 +223,42 @@ def _save_array(path: str, array: np.ndarray) -> None:
         np.save(f, array)
 
 
-def _split(dataset, name: str) -> np.ndarray:
+def _split(dataset, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The data and labels of one split."""
     if name == "test":
         if dataset.X_test is None:
             raise ConfigError(f"{dataset.name} has no test split; use --split train")
-        return dataset.X_test
-    return dataset.X_train
+        return dataset.X_test, dataset.y_test
+    return dataset.X_train, dataset.y_train
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
     estimator = _load_run(args.run)
-    codes = estimator.transform(_split(_load_dataset(args), args.split))
+    X, y = _split(_load_dataset(args), args.split)
+    if isinstance(estimator, ConditionalVAE):
+        if y is None:
+            raise ConfigError(f"{args.run} is a conditional model: encoding needs labels, and {args.data} has none")
+        codes = estimator.transform(X, y)
+    else:
+        codes = estimator.transform(X)
     _save_array(args.out, codes)
     print(f"wrote codes of shape {codes.shape} to {args.out}")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
     estimator = _load_run(args.run)
-    samples = estimator.sample(args.n, random_state=args.random_state, sampler=args.sampler)
+    if isinstance(estimator, ConditionalVAE):
+        label = args.label
+        if label is not None and estimator.classes_.dtype.kind in "iub":
+            try:
+                label = int(label)
+            except ValueError:
+                raise ConfigError(f"--label {label!r}: this model's classes are {estimator.classes_.tolist()}") from None
+        samples = estimator.sample(args.n, y=label, random_state=args.random_state, sampler=args.sampler)
+    elif args.label is not None:
+        raise ConfigError(f"--label needs a conditional model (vaelab fit --model cvae); {args.run} is a {type(estimator).__name__}")
+    else:
+        samples = estimator.sample(args.n, random_state=args.random_state, sampler=args.sampler)
     _save_array(args.out, samples)
     print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {args.out}")
 
@@ -413,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--random-state", type=int, default=0)
     sample.add_argument("--sampler", choices=["prior", "gmm"], default="prior",
                         help="codes from the prior N(0, I) or from a Gaussian mixture fitted to the training codes")
+    sample.add_argument("--label", help="conditional models: the class to generate (default: every class in turn)")
     sample.add_argument("--out", required=True, help="output .npy file")
 
     evaluate = command("evaluate", cmd_evaluate, "every metric of a fitted model on held-out data")

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import ModelFileError
-from .estimators import PCA, VAE, Autoencoder
+from .errors import ConfigError, ModelFileError
+from .estimators import PCA, VAE, Autoencoder, ConditionalVAE
 from .io import load
 from .metrics import FeatureSpace, evaluate
 
@@ -50,6 +50,11 @@ def train_test_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> tupl
 
 def evaluate_estimator(estimator, X_test, *, X_train=None, n_iw_samples: int = 1000, seed: int = 0, feature_space=None) -> dict:
     """:func:`vaelab.metrics.evaluate` of a fitted estimator on raw data (its model space is used)."""
+    if isinstance(estimator, ConditionalVAE):
+        raise ConfigError(
+            "the comparison metrics are for unconditional models; measure a ConditionalVAE with "
+            "score_samples(X, y) (log p(x|y), nats) and sample(n, y=...)"
+        )
     A_test = torch.from_numpy(estimator._model_space(X_test))
     A_train = None if X_train is None else torch.from_numpy(estimator._model_space(X_train))
     return evaluate(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -27,9 +28,9 @@ WEIGHTS_FILE = "weights.safetensors"
 
 
 def _estimator_classes() -> dict:
-    from .estimators import PCA, VAE, Autoencoder
+    from .estimators import PCA, VAE, Autoencoder, ConditionalVAE
 
-    return {cls.__name__: cls for cls in (PCA, Autoencoder, VAE)}
+    return {cls.__name__: cls for cls in (PCA, Autoencoder, VAE, ConditionalVAE)}
 
 
 def _jsonable(value):
@@ -58,6 +59,8 @@ def save(estimator, path) -> Path:
             "history_": getattr(estimator, "history_", None),
         },
     }
+    if hasattr(estimator, "classes_"):
+        config["fitted"]["classes_"] = estimator.classes_.tolist()
     state = {k: v.detach().cpu().contiguous() for k, v in estimator.module_.state_dict().items()}
     # Weights first, config last: a directory whose config is written is complete.
     write_atomic(path / WEIGHTS_FILE, lambda tmp: save_file(state, tmp))
@@ -93,11 +96,19 @@ def _read_config(path: Path) -> dict:
         if not isinstance(config[field], kind):
             raise ModelFileError(f"{config_path}: field {field!r} must be a {kind.__name__}")
     fitted = config["fitted"]
-    if set(fitted) != {"sample_shape_", "preprocessing_", "history_"}:
+    required = {"sample_shape_", "preprocessing_", "history_"}
+    if not required <= set(fitted) <= required | {"classes_"}:
         raise ModelFileError(
-            f"{config_path}: field 'fitted' must hold exactly sample_shape_, preprocessing_ and history_, "
-            f"got {sorted(fitted)}"
+            f"{config_path}: field 'fitted' must hold sample_shape_, preprocessing_, history_ and, for a "
+            f"conditional model, classes_; got {sorted(fitted)}"
         )
+    classes = fitted.get("classes_")
+    if classes is not None and not (
+        isinstance(classes, list) and classes
+        and (all(isinstance(c, str) for c in classes) or all(isinstance(c, int) for c in classes))
+        and all(a < b for a, b in zip(classes, classes[1:]))
+    ):
+        raise ModelFileError(f"{config_path}: fitted.classes_ must be a non-empty sorted list of distinct integers or strings")
     shape = fitted["sample_shape_"]
     if not isinstance(shape, list) or not shape or not all(
         isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
@@ -124,6 +135,10 @@ def load(path):
         if isinstance(params.get(name), list):
             params[name] = tuple(params[name])
     estimator = cls(**params)
+    if ("classes_" in config["fitted"]) != (cls.__name__ == "ConditionalVAE"):
+        raise ModelFileError(f"{path / CONFIG_FILE}: fitted.classes_ is given exactly for a ConditionalVAE")
+    if "classes_" in config["fitted"]:
+        estimator.classes_ = np.asarray(config["fitted"]["classes_"])
     sample_shape = tuple(config["fitted"]["sample_shape_"])
     try:
         estimator._check_params()

@@ -44,6 +44,7 @@ class TrainConfig:
     resume: bool = False  # continue from `checkpoint` instead of starting afresh
     run_key: str = ""  # identifies data and settings; resuming a checkpoint with another key refuses
     shuffle_seed: int = 0  # epoch e shuffles with seed shuffle_seed + e: the same on every rank and on resume
+    precision: str = "float32"  # "bfloat16": forward and backward under autocast; weights and Adam stay float32
 
 
 @dataclass
@@ -125,16 +126,31 @@ def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
 class _Objective(nn.Module):
     """``module.loss`` as a forward pass, so that DistributedDataParallel can hook it."""
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module, device: torch.device, precision: str):
         super().__init__()
         self.module = module
+        self.device_type = device.type
+        self.mixed = precision == "bfloat16"
 
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        terms = self.module.loss(batch)
-        return torch.stack([terms.loss, terms.reconstruction, terms.kl])  # (3,)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        # autocast runs matmuls and convolutions in bfloat16 and keeps log/exp/softplus/sums in float32
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.mixed):
+            terms = self.module.loss(*inputs)
+        return torch.stack([terms.loss, terms.reconstruction, terms.kl]).float()  # (3,)
+
+
+def _batch(X, index: torch.Tensor, prepare_batch) -> tuple[torch.Tensor, ...]:
+    """The inputs of ``module.loss`` for rows ``index``: the prepared batch, then any labels ``X`` carries."""
+    rows = X[index]
+    if isinstance(rows, tuple):
+        return (prepare_batch(rows[0]), *rows[1:])
+    return (prepare_batch(rows),)
 
 
 def _all_sum(t: torch.Tensor) -> torch.Tensor:
@@ -149,9 +165,9 @@ def _mean_terms(objective: nn.Module, X: torch.Tensor, batch_size: int, prepare_
     rank, size = world()
     sums = torch.zeros(len(_TERMS) + 1, device=X.device)  # the terms, then the row count
     for index in torch.arange(rank, len(X), size, device=X.device).split(batch_size):
-        batch = prepare_batch(X[index])
-        sums[:-1] += objective(batch) * len(batch)
-        sums[-1] += len(batch)
+        inputs = _batch(X, index, prepare_batch)
+        sums[:-1] += objective(*inputs) * len(index)
+        sums[-1] += len(index)
     sums = _all_sum(sums)
     return sums[:-1] / sums[-1]
 
@@ -213,7 +229,8 @@ def train(
     """Fit ``module`` in place on ``X_train`` (n, ...); early-stop on ``X_val``, keep the best weights.
 
     ``X_train`` and ``X_val`` are tensors on the training device, or any object with ``len``,
-    ``device`` and ``[LongTensor] -> Tensor`` (e.g. :class:`vaelab.data.rows.MappedRows`).
+    ``device`` and ``[LongTensor] -> Tensor`` (e.g. :class:`vaelab.data.rows.MappedRows`); an
+    object whose rows come as a tuple ``(x, *extra)`` (e.g. labels) is trained on ``module.loss(x, *extra)``.
 
     ``prepare_batch`` maps each stored batch to the model's input (e.g. uint8 -> float in [0, 1],
     or a fresh binarisation); ``epoch_hook(module, epoch)`` runs before each epoch (e.g. a KL
@@ -225,7 +242,7 @@ def train(
     rank, size = world()
     optimizer = _adam(module, config.lr)
     progress = _restore(config, module, optimizer, device) if config.resume else _Progress()
-    objective = _Objective(module)
+    objective = _Objective(module, device, config.precision)
     if size > 1:
         # Gradients averaged across ranks; every rank then takes the same Adam step.
         objective = DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None)
@@ -287,7 +304,7 @@ def _train_epoch(module, objective, optimizer, X_train, config: TrainConfig, pre
     sizes = torch.tensor([len(b) for b in batches], device=X_train.device, dtype=torch.float32)
     parameters = [p for p in module.parameters() if p.requires_grad]
     for i, batch_index in enumerate(batches):
-        terms = objective(prepare_batch(X_train[batch_index]))
+        terms = objective(*_batch(X_train, batch_index, prepare_batch))
         optimizer.zero_grad(set_to_none=True)
         terms[0].backward()
         if config.grad_clip is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .datasets import DATASET_NAMES, FILE_TYPES, Dataset, load
 from .idx import read_idx
+from .images import ImageFolder
 from .preprocessing import BINARIZE, KINDS, Preprocessing, default_preprocessing
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "FILE_TYPES",
     "KINDS",
     "Dataset",
+    "ImageFolder",
     "Preprocessing",
     "default_preprocessing",
     "load",

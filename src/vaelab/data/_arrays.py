@@ -1,12 +1,17 @@
-"""Checks shared by the loaders: dtype, NaN/inf, sample shape and labels.
+"""Checks shared by the loaders (dtype, NaN/inf, sample shape and labels), and reading rows.
 
-Every scan walks the rows in chunks, so a memory-mapped file is checked without being read
-into memory at once.
+Every scan walks the rows in chunks. Rows of a memory-mapped file are read with positioned reads
+(``os.preadv``) into new arrays rather than through the mapping: pages touched through a mapping
+count in the process's resident memory until it is unmapped, so one pass over a 4 GB file would
+leave 4 GB resident, while the page cache that positioned reads fill is the kernel's to evict.
 """
 
 from __future__ import annotations
 
+import mmap
+import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,6 +19,10 @@ from ..errors import DataError
 
 # About 4 M values (16 MiB of float32) per chunk: bounded memory, few Python iterations.
 CHUNK_VALUES = 1 << 22
+
+# Data whose float32 copy would exceed this many bytes is read from disk batch by batch in fit
+# (a memory-mapped array, a large folder of images) instead of being copied into memory.
+IN_MEMORY_LIMIT = 1 << 30
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -28,15 +37,102 @@ _DTYPE_WORDS = {
 }
 
 
-def row_chunks(X: np.ndarray, max_values: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def memmap_of(X) -> np.memmap | None:
+    """The ``np.memmap`` whose mapping holds the values of ``X`` (X itself or one it views), or None."""
+    root = X
+    while isinstance(root, np.ndarray) and isinstance(root.base, np.ndarray):
+        root = root.base
+    return root if isinstance(root, np.memmap) and isinstance(root.base, mmap.mmap) else None
+
+
+@dataclass(frozen=True)
+class _FileRows:
+    """Where the rows of a memory-mapped array lie in its file."""
+
+    path: str
+    offset: int  # bytes from the start of the file to row 0
+    stride: int  # bytes from one row to the next
+    row_bytes: int  # bytes of one row (contiguous)
+
+
+def _file_rows(X) -> _FileRows | None:
+    """The file layout of the rows of ``X``, when they can be read from the file directly."""
+    root = memmap_of(X)
+    # A copy-on-write map ("c") may hold changes the file lacks, a Fortran-ordered file scatters
+    # each row, and Windows has no positioned reads: those are read through the mapping instead.
+    if root is None or root.mode not in ("r", "r+", "w+") or not root.filename or not hasattr(os, "preadv"):
+        return None
+    if not X.ndim or not len(X):
+        return None
+    if not X[:1].flags.c_contiguous:
+        return None
+    offset = root.offset + X.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return _FileRows(root.filename, offset, X.strides[0], X[:1].nbytes)
+
+
+def _pread_into(fd: int, buffer: memoryview, offset: int, path: str) -> None:
+    while len(buffer):  # one read may return fewer bytes than asked (Linux caps it near 2 GiB)
+        n = os.preadv(fd, [buffer], offset)
+        if n == 0:
+            raise DataError(f"{path}: the file ends at byte {offset}, before the data do; was it truncated while in use?")
+        buffer, offset = buffer[n:], offset + n
+
+
+def read_rows(X, rows: np.ndarray) -> np.ndarray:
+    """``X[rows]`` as a new in-memory array; a memory-mapped file is read without mapping its pages.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, ...)
+        An array, a memory-mapped array or a view of one, or a lazy
+        `vaelab.data.images.ImageFolder` (which decodes the rows).
+    rows : ndarray of int, shape (k,)
+        Row positions in ``[0, n_samples)``. From a file, runs of consecutive rows are read at
+        once, so ascending order reads fastest.
+
+    Returns
+    -------
+    ndarray of shape (k, ...), the dtype of ``X``
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    layout = _file_rows(X)
+    if layout is None:
+        return np.asarray(X[rows])
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(X)):
+        raise IndexError(f"row positions must lie in [0, {len(X)}); got {rows.min()}..{rows.max()}")
+    out = np.empty((len(rows), *X.shape[1:]), dtype=X.dtype)
+    if not len(rows):
+        return out
+    buffer = memoryview(out.reshape(-1).view(np.uint8))
+    if layout.stride == layout.row_bytes:  # rows follow each other in the file: one read per run
+        cuts = (np.flatnonzero(np.diff(rows) != 1) + 1).tolist()
+    else:
+        cuts = list(range(1, len(rows)))
+    firsts, ends = [0, *cuts], [*cuts, len(rows)]
+    size = layout.row_bytes
+    try:
+        with open(layout.path, "rb", buffering=0) as f:
+            fd = f.fileno()
+            for first, end, row in zip(firsts, ends, rows[firsts].tolist()):
+                _pread_into(fd, buffer[first * size : end * size], layout.offset + row * layout.stride, layout.path)
+    except OSError as exc:
+        raise DataError(f"{layout.path}: cannot read rows from it ({exc})") from exc
+    return out
+
+
+def row_chunks(X, max_values: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start, X[start:stop])`` over the rows of ``X``, about ``max_values`` values each.
 
-    ``max_values`` defaults to the module's ``CHUNK_VALUES``, read at call time.
+    ``max_values`` defaults to the module's ``CHUNK_VALUES``, read at call time. Chunks of a
+    memory-mapped file are new arrays read by `read_rows`; chunks of other arrays are views, and
+    those of a lazy image folder are decoded.
     """
     per_row = max(1, int(np.prod(X.shape[1:], dtype=np.int64)))
     step = max(1, (max_values or CHUNK_VALUES) // per_row)
+    from_file = _file_rows(X) is not None
     for start in range(0, X.shape[0], step):
-        yield start, X[start : start + step]
+        stop = min(start + step, X.shape[0])
+        yield start, read_rows(X, np.arange(start, stop)) if from_file else X[start:stop]
 
 
 def check_numeric(X: np.ndarray, where: str) -> None:

@@ -2,7 +2,8 @@
 
 Values are returned as read (not scaled); `vaelab.data.preprocessing` maps them to model
 space. User files are opened read-only and never modified; ``.npy`` and uncompressed IDX
-files are memory-mapped, so large files are not read into memory.
+files are memory-mapped, so large files are not read into memory, and a folder of images whose
+float32 copy would exceed ``IN_MEMORY_LIMIT`` is decoded on demand (an `ImageFolder`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ._arrays import as_samples, check_finite, check_labels, check_numeric, image_pixel_max
+from ._arrays import (
+    IN_MEMORY_LIMIT,
+    as_samples,
+    check_finite,
+    check_labels,
+    check_numeric,
+    image_pixel_max,
+)
 from .builtin import load_digits, load_fashion_mnist
 from .idx import read_idx
-from .images import read_image_folder
+from .images import ImageFolder, open_image_folder
 from .tables import read_table
 
 DATASET_NAMES = ("digits", "fashion-mnist")
@@ -30,13 +38,14 @@ _LABEL_KEYS = ("y", "labels")
 class Dataset:
     """A data set as read, with its standard split when the source has one.
 
-    Arrays may be read-only (memory-mapped files); copy before changing them.
+    Arrays may be read-only (memory-mapped files); copy before changing them. A large image
+    folder comes as an `ImageFolder`, an array-like that decodes the images it is indexed by.
 
     Attributes
     ----------
     name : str
         ``"digits"``, ``"fashion-mnist"`` or the file path as given.
-    X_train : ndarray of shape (n_train, *sample_shape)
+    X_train : ndarray or ImageFolder of shape (n_train, *sample_shape)
         Raw values, not scaled: uint8 for images, float32 for tables, or the numeric dtype
         stored in a ``.npy``/``.npz`` file.
     y_train : ndarray of shape (n_train,) or None
@@ -51,7 +60,7 @@ class Dataset:
     """
 
     name: str
-    X_train: np.ndarray
+    X_train: np.ndarray | ImageFolder
     y_train: np.ndarray | None
     X_test: np.ndarray | None
     y_test: np.ndarray | None
@@ -208,7 +217,8 @@ def load(
         `vaelab.data.builtin.digits_split`), ``"fashion-mnist"`` (local IDX files, 60,000 /
         10,000), or a path: ``.npy`` (memory-mapped), ``.npz``, ``.csv``, ``.tsv``, an IDX file
         (``*-ubyte``, optionally ``.gz``; a sibling ``*labels-idx1-ubyte`` gives the labels),
-        or a folder of PNG/JPEG images. Names are tried before paths: write ``./digits``
+        or a folder of PNG/JPEG images (decoded on demand when its float32 copy would
+        exceed ``IN_MEMORY_LIMIT``, 1 GiB). Names are tried before paths: write ``./digits``
         for a folder called ``digits``.
     key : str, optional
         ``.npz`` only: the array holding the data. Needed when the archive holds more than
@@ -281,5 +291,7 @@ def _load_file(path, kind, where, key, label_column, header, image_size) -> Data
         labels = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
         y = read_idx(labels, str(labels)) if labels != path and labels.is_file() else None
         return _finish(where, X, y, where)
-    size = _check_image_size(image_size)
-    return _finish(where, read_image_folder(path, size, where), None, where, pixel_max=255.0)
+    images = open_image_folder(path, _check_image_size(image_size), where)
+    if images.size * 4 <= IN_MEMORY_LIMIT:
+        images = np.asarray(images)  # small enough to decode now; fit decodes larger folders per batch
+    return _finish(where, images, None, where, pixel_max=255.0)

@@ -1,7 +1,12 @@
-"""Reader for a folder of PNG/JPEG images (Pillow), grey or RGB, 8 bits per channel."""
+"""Reader for a folder of PNG/JPEG images (Pillow), grey or RGB, 8 bits per channel.
+
+`open_image_folder` checks the headers and decodes images when they are indexed (a folder larger
+than memory); `read_image_folder` decodes them all at once.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from pathlib import Path
@@ -38,12 +43,76 @@ def _open(path: Path, where: str) -> Image.Image:
         raise DataError(f"{where}: {path.name} is not a readable image ({exc})") from exc
 
 
-def read_image_folder(
+class ImageFolder:
+    """The images of a folder as a read-only uint8 array of shape (n_images, C, H, W), decoded on demand.
+
+    Made by `open_image_folder`, which has checked every file's header. ``folder[key]`` decodes
+    only the images an int, a slice or a 1-D array of ints picks, so a folder larger than memory
+    is trained on batch by batch; ``np.asarray(folder)`` decodes them all. Image ``i`` is the
+    file ``paths[i]`` (sorted by name). A file that cannot be decoded raises a DataError naming it.
+    """
+
+    ndim = 4
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, paths: list[Path], mode: str, height: int, width: int, where: str):
+        self.paths = tuple(paths)
+        self.mode = mode  # "L" (grey) or "RGB": what every image is converted to
+        self.where = where  # the name that starts error messages
+        self.shape = (len(self.paths), 1 if mode == "L" else 3, height, width)
+
+    @property
+    def size(self) -> int:
+        """Values in all the images: n_images * C * H * W."""
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"ImageFolder({self.where!r}, shape={self.shape})"
+
+    def __getitem__(self, key) -> np.ndarray:
+        """Decode image ``key`` (an int) -> (C, H, W), or the images a slice or int array picks -> (k, C, H, W)."""
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            return self._decode(self.paths[key])
+        if isinstance(key, slice):
+            picks = list(range(*key.indices(len(self))))
+        else:
+            picks = np.asarray(key)
+            if picks.ndim != 1 or picks.dtype.kind not in "iu":
+                raise TypeError(f"an image folder is indexed by an int, a slice or a 1-D array of ints, not {key!r}")
+            picks = picks.tolist()
+        out = np.empty((len(picks), *self.shape[1:]), dtype=np.uint8)  # (k, C, H, W)
+        for i, j in enumerate(picks):
+            out[i] = self._decode(self.paths[j])
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        # Decoding always makes a new array, whatever ``copy`` asks for.
+        images = self[:]
+        return images if dtype is None else images.astype(dtype, copy=False)
+
+    def _decode(self, path: Path) -> np.ndarray:
+        """One image as uint8 of shape (C, H, W), converted to ``mode`` and resized to (H, W) if needed."""
+        height, width = self.shape[2:]
+        with _open(path, self.where) as im:
+            try:
+                im = im.convert(self.mode)
+                if im.size != (width, height):
+                    im = im.resize((width, height), Image.Resampling.BILINEAR)
+                pixels = np.asarray(im, dtype=np.uint8)
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{self.where}: {path.name} is truncated or corrupted ({exc})") from exc
+        return pixels[None] if self.mode == "L" else pixels.transpose(2, 0, 1)
+
+
+def open_image_folder(
     folder: str | os.PathLike,
     image_size: tuple[int, int] | None = None,
     where: str | None = None,
-) -> np.ndarray:
-    """Read every PNG/JPEG image directly inside ``folder``.
+) -> ImageFolder:
+    """The PNG/JPEG images directly inside ``folder``, checked from their headers, decoded on demand.
 
     Parameters
     ----------
@@ -56,8 +125,9 @@ def read_image_folder(
 
     Returns
     -------
-    ndarray of shape (n_images, C, H, W), uint8
-        C is 1 for grey images and 3 for RGB; all images must have the same one.
+    ImageFolder
+        Of shape (n_images, C, H, W): C is 1 for grey images and 3 for RGB; all images must have
+        the same one.
     """
     folder = Path(folder)
     where = where or str(folder)
@@ -79,22 +149,21 @@ def read_image_folder(
                 )
             keys.append((_MODES[im.mode], im.size))
     _check_uniform(paths, keys, image_size, where)
+    height, width = image_size if image_size else keys[0][1][::-1]
+    return ImageFolder(paths, keys[0][0], height, width, where)
 
-    mode = keys[0][0]
-    width, height = (image_size[1], image_size[0]) if image_size else keys[0][1]
-    channels = 1 if mode == "L" else 3
-    X = np.empty((len(paths), channels, height, width), dtype=np.uint8)  # (n, C, H, W)
-    for i, path in enumerate(paths):
-        with _open(path, where) as im:
-            try:
-                im = im.convert(mode)
-                if im.size != (width, height):
-                    im = im.resize((width, height), Image.Resampling.BILINEAR)
-                pixels = np.asarray(im, dtype=np.uint8)
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{where}: {path.name} is truncated or corrupted ({exc})") from exc
-        X[i] = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
-    return X
+
+def read_image_folder(
+    folder: str | os.PathLike,
+    image_size: tuple[int, int] | None = None,
+    where: str | None = None,
+) -> np.ndarray:
+    """Read every PNG/JPEG image directly inside ``folder`` into memory.
+
+    The parameters are those of `open_image_folder`. Returns an ndarray of shape
+    (n_images, C, H, W), uint8.
+    """
+    return np.asarray(open_image_folder(folder, image_size, where))
 
 
 def _check_uniform(paths, keys, image_size, where) -> None:

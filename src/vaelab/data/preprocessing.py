@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ._arrays import check_numeric, row_chunks
+from .images import ImageFolder
 
 KINDS = ("none", "scale", "standardize")
 BINARIZE = ("none", "threshold", "static", "dynamic")
@@ -35,7 +36,8 @@ def _is_real(v) -> bool:
 
 
 def _as_batch(X, where: str) -> np.ndarray:
-    X = np.asarray(X)  # no copy: memory-mapped slices stay on disk until read below
+    if not isinstance(X, ImageFolder):  # a lazy image folder is decoded chunk by chunk below
+        X = np.asarray(X)  # no copy: memory-mapped slices stay on disk until read below
     check_numeric(X, where)
     if X.ndim < 2:
         raise DataError(f"{where}: X has shape {X.shape}; pass a batch of shape (n_samples, ...)")
@@ -172,8 +174,11 @@ class Preprocessing:
                     "images of unknown range); pass pixel_max, or use kind='standardize'"
                 )
             fitted = cls("scale", binarize, pixel_max, threshold=threshold, seed=seed)
-            lo = min(float(chunk.min()) for _, chunk in row_chunks(X))
-            hi = max(float(chunk.max()) for _, chunk in row_chunks(X))
+            if X.dtype.kind == "u" and np.iinfo(X.dtype).max <= fitted.pixel_max:
+                return fitted  # every value of the dtype is in range (uint8, 255): no pass over the data
+            lo, hi = np.inf, -np.inf
+            for _, chunk in row_chunks(X):
+                lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
             if lo < 0 or hi > fitted.pixel_max:
                 raise DataError(
                     f"Preprocessing.fit: values span [{lo:g}, {hi:g}] but kind='scale' maps "

@@ -1,4 +1,8 @@
-"""Training rows read from a memory-mapped array on demand, for data larger than memory."""
+"""Training rows read from disk on demand, for data larger than memory.
+
+A memory-mapped array is read with positioned reads (`vaelab.data._arrays.read_rows`), so that
+training keeps only the current batch in memory; a lazy `ImageFolder` decodes each batch.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,35 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ._arrays import memmap_of, read_rows
+from .images import ImageFolder
+
+
+def read_per_batch(X, limit: int) -> bool:
+    """Whether fit should read ``X`` from disk batch by batch instead of copying it into memory.
+
+    True for a lazy `ImageFolder`, and for a memory-mapped array (or a view of one) whose
+    float32 copy would exceed ``limit`` bytes.
+    """
+    return isinstance(X, ImageFolder) or (memmap_of(X) is not None and X.size * 4 > limit)
+
 
 class MappedRows:
-    """A view of rows ``rows`` of a (memory-mapped) array, indexed like a tensor of model-space rows.
+    """A view of rows ``rows`` of on-disk data, indexed like a tensor of model-space rows.
 
     ``source[index]`` reads only the rows named by ``index`` (a LongTensor of positions into
     ``rows``) from disk, maps them with ``transform`` (raw ``(k, ...)`` -> float32 ``(k, d)``) and
-    returns a tensor on ``device``. Rows are read in file order for locality; a batch is a set, so
-    its order does not matter to the loss.
+    returns a tensor on ``device``, in the order of ``index`` (so that labels kept beside the rows
+    stay aligned); they are read from the file in file order, for locality.
+
+    Parameters
+    ----------
+    X : memory-mapped ndarray or ImageFolder of shape (n_samples, ...)
+    rows : ndarray of int, shape (m,)
+        The rows of ``X`` this view holds.
     """
 
-    def __init__(self, X: np.ndarray, rows: np.ndarray, transform: Callable[[np.ndarray], np.ndarray], device):
+    def __init__(self, X, rows: np.ndarray, transform: Callable[[np.ndarray], np.ndarray], device):
         self.X = X
         self.rows = np.asarray(rows)
         self.transform = transform
@@ -27,5 +49,8 @@ class MappedRows:
         return len(self.rows)
 
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
-        picks = np.sort(self.rows[index.cpu().numpy()])
-        return torch.from_numpy(self.transform(self.X[picks])).to(self.device)
+        positions = self.rows[index.cpu().numpy()]
+        file_order = np.argsort(positions, kind="stable")
+        batch = np.empty((len(positions), *self.X.shape[1:]), dtype=self.X.dtype)
+        batch[file_order] = read_rows(self.X, positions[file_order])
+        return torch.from_numpy(self.transform(batch)).to(self.device)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._arrays import as_samples, check_finite, check_numeric
+from .images import ImageFolder
 
 
 def check_array(
@@ -22,12 +23,13 @@ def check_array(
     ``(n, H, W)`` is read as grey images. The dtype is kept and nothing is copied unless needed,
     so the caller's array is never modified. ``sample_shape``, when given, is the shape the model
     was fitted with; a flattened ``(n, prod(sample_shape))`` array is accepted for it too.
-    Returns ``X`` shaped ``(n, *sample_shape)``.
+    Returns ``X`` shaped ``(n, *sample_shape)``; a lazy `ImageFolder` is returned as it is.
     """
-    try:
-        X = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} is not an array of numbers: {exc}") from None
+    if not isinstance(X, ImageFolder):  # np.asarray would decode every image of a folder
+        try:
+            X = np.asarray(X)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{name} is not an array of numbers: {exc}") from None
     check_numeric(X, name)
     if X.ndim < 2:
         raise DataError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}; reshape it, e.g. X.reshape(len(X), -1)")

@@ -1,4 +1,4 @@
-"""scikit-learn-style estimators: PCA, Autoencoder and VAE over the torch modules.
+"""scikit-learn-style estimators: PCA, Autoencoder, VAE and ConditionalVAE over the torch modules.
 
 The layer is thin: it validates parameters and data, fits the preprocessing (stored with the
 model, so every method answers in the user's units), builds a module from :mod:`vaelab.models`,
@@ -7,7 +7,7 @@ Conventions follow scikit-learn: ``__init__`` only stores parameters, ``fit`` re
 fitted state ends in ``_``, and every post-fit method checks that the model is fitted first.
 """
 
-from .neural import VAE, Autoencoder
+from .neural import VAE, Autoencoder, ConditionalVAE
 from .pca import PCA
 
-__all__ = ["PCA", "Autoencoder", "VAE"]
+__all__ = ["PCA", "Autoencoder", "VAE", "ConditionalVAE"]

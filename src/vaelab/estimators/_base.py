@@ -11,6 +11,7 @@ from sklearn.mixture import GaussianMixture
 
 from ..data._arrays import image_pixel_max
 from ..data.preprocessing import Preprocessing
+from ..data.rows import read_rows
 from ..data.validation import check_array
 from ..errors import (
     ConfigError,
@@ -87,9 +88,13 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         return self.preprocessing_.inverse_transform(A).reshape(len(A), *self.sample_shape_)
 
     @torch.no_grad()
-    def _map(self, fn, A: np.ndarray) -> np.ndarray:
+    def _map(self, fn, A: np.ndarray, *per_row: np.ndarray) -> np.ndarray:
+        """``fn`` over chunks of rows of ``A`` (and of the arrays ``per_row`` beside it), concatenated."""
         device = self.device_
-        parts = [fn(torch.from_numpy(A[i : i + _CHUNK]).to(device)).float().cpu() for i in range(0, len(A), _CHUNK)]
+        parts = [
+            fn(*(torch.from_numpy(a[i : i + _CHUNK]).to(device) for a in (A, *per_row))).float().cpu()
+            for i in range(0, len(A), _CHUNK)
+        ]
         return torch.cat(parts).numpy()
 
     def transform(self, X) -> np.ndarray:
@@ -102,21 +107,28 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Decoder means of codes ``Z`` (n, latent_dim), in the data's units: ``(n, *sample_shape)``."""
+        return self._decode_means(Z)
+
+    def _decode_means(self, Z, *per_row: np.ndarray) -> np.ndarray:
+        """Decoder means of codes ``Z`` given per-row arrays (e.g. class indices), in the data's units."""
         self._check_fitted()
         Z = check_array(Z, name="Z", sample_shape=(self.module_.latent_dim,), fitted_by=f"{type(self).__name__}'s latent space")
-        return self._user_space(self._map(lambda z: self.module_.decode(z).mean, Z.astype(np.float32)))
+        means = self._map(lambda z, *extra: self.module_.decode(z, *extra).mean, Z.astype(np.float32), *per_row)
+        return self._user_space(means)
 
     def reconstruct(self, X) -> np.ndarray:
         """``inverse_transform(transform(X))``: shape ``(n, *sample_shape)``."""
         return self.inverse_transform(self.transform(X))
 
-    def _fit_code_mixture(self, X: np.ndarray, seed: int) -> np.ndarray:
+    def _fit_code_mixture(self, X: np.ndarray, seed: int, y: np.ndarray | None = None) -> np.ndarray:
         """Fit the aggregate-posterior sampler: a Gaussian mixture over (up to 5,000) training codes.
 
-        Returns those codes, ``(m, latent_dim)`` float64, for other post-fit checks to reuse.
+        ``y``: the training labels of a conditional model. Returns those codes, ``(m, latent_dim)``
+        float64, for other post-fit checks to reuse.
         """
         rows = np.sort(np.random.default_rng(seed).permutation(len(X))[:5000])
-        codes = self.transform(X[rows]).astype(np.float64)
+        sample = read_rows(X, rows)  # from disk for memory-mapped X, without keeping its pages resident
+        codes = (self.transform(sample) if y is None else self.transform(sample, y[rows])).astype(np.float64)
         if not np.isfinite(codes).all():
             raise TrainingError(
                 "the fitted model encodes some training data to NaN or infinite codes: training diverged; "
@@ -138,6 +150,10 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         ``sampler="prior"`` draws codes from N(0, I); ``"gmm"`` from a 10-component Gaussian mixture
         fitted to the training codes (the aggregate posterior; fair to an autoencoder too).
         """
+        return self.inverse_transform(self._sample_codes(n_samples, random_state, sampler))
+
+    def _sample_codes(self, n_samples: int, random_state, sampler: str) -> np.ndarray:
+        """``n_samples`` codes ``(n_samples, latent_dim)`` from the prior or the code mixture."""
         self._check_fitted()
         n_samples = _check_int("n_samples", n_samples, 1)
         seed = seed_from(random_state)
@@ -148,7 +164,7 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
                 Z = self.module_.code_mixture().sample((n_samples,)).cpu()
         else:
             raise ConfigError(f"unknown sampler {sampler!r}; choose 'prior' or 'gmm'")
-        return self.inverse_transform(Z.numpy())
+        return Z.numpy()
 
     def save(self, path) -> None:
         """Write the fitted model to directory ``path`` (JSON config + safetensors weights)."""

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from ..checkpoint import CHECKPOINT_FILE
-from ..data._arrays import row_chunks
+from ..data._arrays import IN_MEMORY_LIMIT, row_chunks
 from ..data.preprocessing import Preprocessing
-from ..data.rows import MappedRows
+from ..data.rows import MappedRows, read_per_batch, read_rows
 from ..errors import (
     ConfigError,
     DataError,
@@ -26,16 +26,34 @@ from ..models import ARCHITECTURES, LatentModel
 from ..models import VAE as _VAEModule
 from ..models import Autoencoder as _AEModule
 from ..models.latent import OBJECTIVES
-from ..train import TrainConfig, resolve_device, seed_from, seeded, train
+from ..train import PRECISIONS, TrainConfig, resolve_device, seed_from, seeded, train
 from ._base import _check_fit_array, _check_int, _check_positive_float, _LatentEstimator
 
 # A memory-mapped X whose float32 copy would exceed this is read batch by batch from disk instead.
-_IN_MEMORY_LIMIT = 1 << 30
+_IN_MEMORY_LIMIT = IN_MEMORY_LIMIT
 
 
-def _data_fingerprint(X: np.ndarray) -> str:
+def _data_fingerprint(X) -> str:
     step = max(1, len(X) // 1000)
-    return hashlib.sha256(np.ascontiguousarray(X[::step]).tobytes()).hexdigest()[:16]
+    return hashlib.sha256(read_rows(X, np.arange(0, len(X), step)).tobytes()).hexdigest()[:16]
+
+
+class _LabelledRows:
+    """Training rows beside their class indices: ``[index] -> (rows, labels)``, as :func:`train` takes them."""
+
+    def __init__(self, rows, labels: torch.Tensor):
+        self.rows = rows
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def device(self) -> torch.device:
+        return self.rows.device
+
+    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.rows[index], self.labels[index]
 
 
 class _NeuralEstimator(_LatentEstimator):
@@ -70,6 +88,8 @@ class _NeuralEstimator(_LatentEstimator):
             _check_int("patience", self.patience, 1)
         if self.grad_clip is not None:
             _check_positive_float("grad_clip", self.grad_clip)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if isinstance(self.validation_fraction, bool) or not (
             isinstance(self.validation_fraction, (int, float)) and 0.0 <= self.validation_fraction < 1.0
         ):
@@ -103,15 +123,18 @@ class _NeuralEstimator(_LatentEstimator):
         return stored, prepare, (low * inv, high * inv)
 
     @staticmethod
-    def _mapped_data(X: np.ndarray, preprocessing: Preprocessing, order: np.ndarray, n_val: int, device):
-        """Training and validation rows read from the file per batch: data larger than memory."""
+    def _mapped_data(X, preprocessing: Preprocessing, order: np.ndarray, n_val: int, device):
+        """Training and validation rows read from disk per batch: data larger than memory."""
         def transform(rows: np.ndarray) -> np.ndarray:
             return preprocessing.transform(rows).reshape(len(rows), -1)
 
-        low, high = np.inf, -np.inf
-        for _, chunk in row_chunks(X):
-            model_space = transform(chunk)
-            low, high = min(low, float(model_space.min())), max(high, float(model_space.max()))
+        if preprocessing.kind == "scale":
+            low, high = 0.0, 1.0  # Preprocessing.fit has checked the raw values lie in [0, pixel_max]
+        else:
+            low, high = np.inf, -np.inf
+            for _, chunk in row_chunks(X):
+                model_space = transform(chunk)
+                low, high = min(low, float(model_space.min())), max(high, float(model_space.max()))
         X_val = MappedRows(X, order[:n_val], transform, device) if n_val else None
         prepare = torch.bernoulli if preprocessing.binarize == "dynamic" else None
         return MappedRows(X, order[n_val:], transform, device), X_val, prepare, (low, high)
@@ -119,16 +142,20 @@ class _NeuralEstimator(_LatentEstimator):
     def fit(self, X, y=None, *, checkpoint_dir=None, resume: bool = False, overwrite: bool = False):
         """Train on ``X`` (n, ...), holding out ``validation_fraction`` for early stopping.
 
+        ``y``: class labels (n,) for a :class:`ConditionalVAE`; ignored by the others (scikit-learn's
+        convention for unsupervised estimators).
+
         A memory-mapped ``X`` (e.g. from ``vaelab.data.load`` of a ``.npy``) larger than 1 GiB as
-        float32 is never loaded whole: batches are read from the file as they are needed.
+        float32, or a lazy :class:`vaelab.data.ImageFolder` (``load`` of a large image folder), is
+        never loaded whole: batches are read from the file, or decoded, as they are needed.
 
         With ``checkpoint_dir``, the training state is written there after every epoch; an
         existing checkpoint is refused unless ``resume=True`` (continue from it) or
         ``overwrite=True``. Returns ``self``; sets ``module_``, ``preprocessing_``,
         ``n_features_in_``, ``sample_shape_`` and ``history_`` (per-epoch losses, nats).
         """
-        on_disk = isinstance(X, np.memmap)
         X = _check_fit_array(X)
+        labels = self._fit_labels(y, len(X))
         self._check_params()
         device = resolve_device(self.device)
         seed = seed_from(self.random_state)
@@ -140,12 +167,16 @@ class _NeuralEstimator(_LatentEstimator):
                 f"validation_fraction={self.validation_fraction} of {len(X)} samples leaves no training data; "
                 "lower validation_fraction or give more samples"
             )
-        if on_disk and X.size * 4 > _IN_MEMORY_LIMIT:
+        if read_per_batch(X, _IN_MEMORY_LIMIT):  # memory-mapped and large, or a lazy image folder
             X_train, X_val, prepare, (low, high) = self._mapped_data(X, preprocessing, order, n_val, device)
         else:
             stored, prepare, (low, high) = self._training_data(X, preprocessing, order, device)
             X_val = stored[:n_val] if n_val else None  # views: the rows are already in `order`
             X_train = stored[n_val:]
+        if labels is not None:
+            ordered = torch.from_numpy(labels[order]).to(device)
+            X_val = _LabelledRows(X_val, ordered[:n_val]) if X_val is not None else None
+            X_train = _LabelledRows(X_train, ordered[n_val:])
         config = TrainConfig(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -156,8 +187,9 @@ class _NeuralEstimator(_LatentEstimator):
             description=type(self).__name__,
             checkpoint=self._checkpoint_path(checkpoint_dir, resume, overwrite),
             resume=resume,
-            run_key=self._run_key(X),
+            run_key=self._run_key(X, labels),
             shuffle_seed=seed,
+            precision=self.precision,
         )
         with seeded(seed, device):
             module = self._build_module(X.shape[1:]).to(device)
@@ -165,8 +197,12 @@ class _NeuralEstimator(_LatentEstimator):
             history = train(module, X_train, X_val, config, prepare, self._epoch_hook())
         self._set_fitted(module, preprocessing, X.shape[1:])
         self.history_ = history.to_dict()
-        self._warn_if_collapsed(self._fit_code_mixture(X, seed))
+        self._warn_if_collapsed(self._fit_code_mixture(X, seed, None if labels is None else np.asarray(y)))
         return self
+
+    def _fit_labels(self, y, n: int) -> np.ndarray | None:
+        """Class indices ``(n,)`` int64 that condition the model, or None: unconditional models ignore ``y``."""
+        return None
 
     def _warn_if_collapsed(self, codes: np.ndarray) -> None:
         """Posterior-collapse guard on training codes ``(m, latent_dim)``; a no-op without a posterior."""
@@ -175,9 +211,12 @@ class _NeuralEstimator(_LatentEstimator):
         """Called with (module, epoch) before each epoch; None when nothing changes per epoch."""
         return None
 
-    def _run_key(self, X: np.ndarray) -> str:
+    def _run_key(self, X: np.ndarray, labels: np.ndarray | None) -> str:
         params = {k: v for k, v in self.get_params().items() if k not in ("epochs", "verbose", "device")}
-        return json.dumps([repr(sorted(params.items())), X.shape, str(X.dtype), _data_fingerprint(X)])
+        key = [repr(sorted(params.items())), X.shape, str(X.dtype), _data_fingerprint(X)]
+        if labels is not None:
+            key.append(hashlib.sha256(labels.tobytes()).hexdigest()[:16])
+        return json.dumps(key)
 
     @staticmethod
     def _checkpoint_path(checkpoint_dir, resume: bool, overwrite: bool) -> Path | None:
@@ -224,6 +263,10 @@ _NEURAL_DOC = """
         Epochs without improvement of the validation loss before stopping.
     grad_clip : float or None
         Clip the global gradient norm to this value.
+    precision : {"float32", "bfloat16"}
+        ``"bfloat16"``: mixed precision, forward and backward passes under ``torch.autocast`` (fast on
+        GPUs with bfloat16 units; usually slower on CPUs without them). Weights, Adam and every
+        method after fit stay float32.
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     random_state : int, RandomState or None
@@ -252,6 +295,7 @@ class Autoencoder(_NeuralEstimator):
         validation_fraction: float = 0.1,
         patience: int | None = 10,
         grad_clip: float | None = None,
+        precision: str = "float32",
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -270,6 +314,7 @@ class Autoencoder(_NeuralEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.grad_clip = grad_clip
+        self.precision = precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -318,6 +363,7 @@ class VAE(_NeuralEstimator):
         validation_fraction: float = 0.1,
         patience: int | None = 10,
         grad_clip: float | None = None,
+        precision: str = "float32",
         device: str = "auto",
         random_state=None,
         verbose: int = 0,
@@ -341,6 +387,7 @@ class VAE(_NeuralEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.grad_clip = grad_clip
+        self.precision = precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -359,18 +406,21 @@ class VAE(_NeuralEstimator):
         if isinstance(self.free_bits, bool) or not isinstance(self.free_bits, (int, float)) or not 0 <= self.free_bits < np.inf:
             raise ConfigError(f"free_bits must be a number >= 0 (nats per latent dimension), got {self.free_bits!r}")
 
-    def _build_module(self, sample_shape: tuple[int, ...]) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int = 0) -> LatentModel:
         n_features = math.prod(sample_shape)
         likelihood = make_likelihood(self.likelihood, (n_features,))
         return _VAEModule(
             n_features, self.latent_dim, tuple(self.hidden), likelihood, beta=self.beta, objective=self.objective,
-            n_train_samples=self.n_train_samples, free_bits=float(self.free_bits), **self._networks(sample_shape),
+            n_train_samples=self.n_train_samples, free_bits=float(self.free_bits), n_classes=n_classes,
+            **self._networks(sample_shape),
         )
 
     def _warn_if_collapsed(self, codes: np.ndarray) -> None:
         # A VAE's codes are its posterior means: their variance over data is Cov_x E[z|x].
         inactive = int((codes.var(axis=0) <= 0.01).sum())
-        if inactive:
+        # A few idle dimensions are normal for a roomy latent space (e.g. 2 of 20 on Fashion-MNIST);
+        # half or more idle means the KL term has won.
+        if 2 * inactive >= self.latent_dim:
             warnings.warn(
                 f"posterior collapse: {inactive} of {self.latent_dim} latent dimensions are inactive "
                 "(Cov_x E[z|x] <= 0.01): their codes carry no information about x. Knobs that help: "
@@ -406,3 +456,103 @@ class VAE(_NeuralEstimator):
     def score(self, X, y=None, n_samples: int = 1000) -> float:
         """Mean of :meth:`score_samples`, in nats per example."""
         return float(np.mean(self.score_samples(X, n_samples)))
+
+
+def _label_values(y, name: str = "y") -> np.ndarray:
+    """Class labels as a 1-D array of ints, bools or strings; floats only when whole numbers."""
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} must be an array of class labels ({exc})") from None
+    if y.ndim != 1:
+        raise DataError(f"{name} must hold one class label per example, shape (n,); got shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not (np.isfinite(y).all() and (y == np.round(y)).all()):
+            raise DataError(f"{name} holds non-integer or NaN values; class labels must be integers or strings")
+        y = y.astype(np.int64)
+    elif y.dtype.kind not in "iubU":
+        raise DataError(f"{name} must hold integers, booleans or strings as class labels, got dtype {y.dtype}")
+    return y
+
+
+class ConditionalVAE(VAE):
+    __doc__ = (
+        "A conditional VAE (Sohn et al., 2015): encoder q(z|x, y) and decoder p(x|z, y) see the class\n"
+        "label ``y``, the prior stays N(0, I). ``fit(X, y)`` learns one latent space shared by all classes;\n"
+        "``sample(n, y=c)`` generates class ``c``. Every method that reads data or codes takes the labels\n"
+        "``y`` beside them: an array of shape (n,) or one label for all rows. Sets ``classes_`` (sorted).\n"
+        "Parameters as for :class:`VAE`.\n"
+    )
+
+    classes_: np.ndarray
+
+    def _fit_labels(self, y, n: int) -> np.ndarray:
+        if y is None:
+            raise DataError("ConditionalVAE.fit needs the class labels y of X, shape (n,); use VAE for unlabelled data")
+        y = _label_values(y)
+        if len(y) != n:
+            raise DataError(f"got {len(y)} labels for {n} examples; pass one label per row of X")
+        self.classes_ = np.unique(y)
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int | None = None) -> LatentModel:
+        return super()._build_module(sample_shape, len(self.classes_) if n_classes is None else n_classes)
+
+    def _class_indices(self, y, n: int) -> np.ndarray:
+        """Indices into ``classes_`` of labels ``y`` ((n,) or one label for all ``n`` rows): ``(n,)`` int64."""
+        if y is None:
+            raise DataError(f"{type(self).__name__} needs the class labels y: shape (n,) or one label for all rows")
+        y = _label_values(np.broadcast_to(np.asarray(y), (n,)) if np.ndim(y) == 0 else y)
+        if len(y) != n:
+            raise DataError(f"got {len(y)} labels for {n} rows; pass one label per row, or a single label")
+        if (y.dtype.kind == "U") != (self.classes_.dtype.kind == "U"):  # strings never equal numbers
+            index, known = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+        else:
+            index = np.searchsorted(self.classes_, y).clip(0, len(self.classes_) - 1)
+            known = self.classes_[index] == y
+        if not known.all():
+            unknown = np.unique(y[~known])
+            raise DataError(
+                f"label(s) {unknown[:5].tolist()} were not seen in fit; this model knows classes {self.classes_.tolist()}"
+            )
+        return index.astype(np.int64)
+
+    def transform(self, X, y=None) -> np.ndarray:
+        """Posterior means E[z|x, y]: ``(n, *sample_shape)`` with labels ``y`` -> ``(n, latent_dim)``."""
+        A = self._model_space(X)
+        return self._map(self.module_.embed, A, self._class_indices(y, len(A)))
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        return self.fit(X, y, **fit_params).transform(X, y)
+
+    def inverse_transform(self, Z, y=None) -> np.ndarray:
+        """Decoder means of codes ``Z`` (n, latent_dim) for classes ``y``: ``(n, *sample_shape)``."""
+        self._check_fitted()
+        return self._decode_means(Z, self._class_indices(y, len(Z)))
+
+    def reconstruct(self, X, y=None) -> np.ndarray:
+        """``inverse_transform(transform(X, y), y)``: shape ``(n, *sample_shape)``."""
+        return self.inverse_transform(self.transform(X, y), y)
+
+    def sample(self, n_samples: int, y=None, random_state=None, sampler: str = "prior") -> np.ndarray:
+        """Decoder means of ``n_samples`` sampled codes for class(es) ``y``: ``(n_samples, *sample_shape)``.
+
+        ``y``: one label for all samples, one per sample, or None for the classes in turn.
+        ``sampler`` as in :meth:`VAE.sample`.
+        """
+        Z = self._sample_codes(n_samples, random_state, sampler)
+        if y is None:
+            y = np.resize(self.classes_, len(Z))
+        return self._decode_means(Z, self._class_indices(y, len(Z)))
+
+    def score_samples(self, X, y=None, n_samples: int = 1000) -> np.ndarray:
+        """Importance-sampled log p(x|y) of each sample, in nats: shape ``(n,)``; see :meth:`VAE.score_samples`."""
+        A = self._model_space(X)
+        labels = torch.from_numpy(self._class_indices(y, len(A)))
+        n_samples = _check_int("n_samples", n_samples, 1)
+        seed = seed_from(self.random_state if self.random_state is not None else 0)
+        return iw_log_likelihood(self.module_, torch.from_numpy(A), n_samples, seed=seed, y=labels).float().cpu().numpy()
+
+    def score(self, X, y=None, n_samples: int = 1000) -> float:
+        """Mean of :meth:`score_samples`, in nats per example."""
+        return float(np.mean(self.score_samples(X, y, n_samples)))

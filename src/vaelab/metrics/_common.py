@@ -1,12 +1,22 @@
 """Private helpers shared by the metrics: input checks, seeded noise, chunked decoding.
 
-Randomness is drawn per example: example ``i`` of a call with seed ``s`` gets its own
-``torch.Generator`` seeded from ``SeedSequence(s)``'s ``i``-th word, on the CPU. The numbers a
-metric returns therefore depend on the seed and the example's position, never on chunk sizes or
-on the device the model runs on (up to floating-point error).
+Randomness is a function of the seed and of the example's position, drawn on the CPU, so the
+numbers a metric returns never depend on batch or chunk sizes or on the device the model runs on
+(up to floating-point error):
+
+* :func:`standard_normal` gives example ``i`` its own ``torch.Generator``, seeded from
+  ``SeedSequence(s)``'s ``i``-th word (a few draws per example: continuity's directions);
+* :func:`noise_chunks` draws the ``(n_examples, n_samples)`` noise of the importance-sampled metrics
+  in fixed tiles of 16 examples x 64 samples, each from a generator seeded by
+  ``SeedSequence(s, spawn_key=(example_block, sample_block))``. The tiles do not move with
+  ``batch_size`` or ``chunk_size``, and one row of them is held at a time, so memory does not grow
+  with the number of samples; one generator per tile (not per example) keeps seeding cheap.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -73,6 +83,55 @@ def standard_normal(seeds: list[int], shape: tuple[int, ...], device: torch.devi
     """Standard normal noise of shape ``(len(seeds), *shape)``; row ``i`` depends on ``seeds[i]`` only."""
     rows = [torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]
     return torch.stack(rows).to(device)
+
+
+# A noise tile: examples x samples drawn by one generator. Changing either changes every number.
+_TILE_EXAMPLES, _TILE_SAMPLES = 16, 64
+
+
+def _noise_tile(seed: int, example_block: int, sample_block: int, width: int) -> torch.Tensor:
+    """Tile ``(example_block, sample_block)`` of a call's noise: shape ``(64, 16, width)``."""
+    # torch's CPU generator keeps only the low 32 bits of a seed, so derive exactly 32 bits.
+    word = np.random.SeedSequence(seed, spawn_key=(example_block, sample_block)).generate_state(1)[0]
+    return torch.randn((_TILE_SAMPLES, _TILE_EXAMPLES, width), generator=torch.Generator().manual_seed(int(word)))
+
+
+def noise_chunks(
+    seed: int, rows: slice, n_samples: int, chunk_size: int, width: int, device: torch.device
+) -> Iterator[torch.Tensor]:
+    """Standard normal noise for examples ``rows`` (a slice with start and stop), in sample chunks.
+
+    Yields ``(c, b, width)`` tensors, ``c <= chunk_size``, ``b = rows.stop - rows.start``, whose
+    concatenation over chunks is ``(n_samples, b, width)``. Entry ``[k, i]`` depends only on the seed,
+    the example ``rows.start + i`` and the sample ``k``. Holds about one chunk and one row of tiles
+    (64 samples of the batch's 16-example blocks) at a time, whatever ``n_samples``.
+    """
+    first = rows.start // _TILE_EXAMPLES
+    blocks = range(first, (rows.stop - 1) // _TILE_EXAMPLES + 1)
+    columns = slice(rows.start - first * _TILE_EXAMPLES, rows.stop - first * _TILE_EXAMPLES)
+    pending, held = [], 0
+    for sample_block in range(math.ceil(n_samples / _TILE_SAMPLES)):
+        tiles = [_noise_tile(seed, block, sample_block, width) for block in blocks]
+        row = torch.cat(tiles, dim=1)[: n_samples - sample_block * _TILE_SAMPLES, columns]  # (<= 64, b, width)
+        while len(row):
+            take = min(chunk_size - held, len(row))
+            pending.append(row[:take])
+            held, row = held + take, row[take:]
+            if held == chunk_size:
+                yield torch.cat(pending).to(device)
+                pending, held = [], 0
+    if pending:
+        yield torch.cat(pending).to(device)
+
+
+def as_labels(model: torch.nn.Module, y, n: int) -> torch.Tensor:
+    """Class indices ``y`` as an int64 ``(n,)`` tensor on the model's device (for a conditional model)."""
+    y = torch.as_tensor(y)
+    if y.ndim != 1 or len(y) != n or y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
+        raise DataError(
+            f"y must be integer class indices of shape ({n},), got dtype {y.dtype} and shape {tuple(y.shape)}"
+        )
+    return y.to(device=model_device(model), dtype=torch.int64)
 
 
 def normal_parameters(dist: Distribution) -> tuple[torch.Tensor, torch.Tensor]:

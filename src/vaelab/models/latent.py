@@ -149,6 +149,11 @@ class VAE(LatentModel):
       2016); with one sample it is the ELBO estimated with a Monte Carlo KL.
 
     ``kl_scale`` multiplies ``beta``; the trainer anneals it for KL warm-up.
+
+    With ``n_classes`` > 0 the model is a conditional VAE (Sohn et al., 2015): q(z|x, y) and
+    p(x|z, y) see the one-hot class ``y`` (appended to the decoder's code, and to the encoder's input
+    as one constant plane per class for a CNN); the prior stays N(0, I). Every method then takes
+    ``y``, a LongTensor of class indices of shape ``(n,)``, after ``x`` or ``z``.
     """
 
     def __init__(
@@ -162,52 +167,79 @@ class VAE(LatentModel):
         objective: str = "elbo",
         n_train_samples: int = 1,
         free_bits: float = 0.0,
+        n_classes: int = 0,
         architecture: str = "mlp",
         sample_shape: tuple[int, ...] | None = None,
         channels: Sequence[int] = (32, 64),
     ):
-        nets = (architecture, hidden, sample_shape, channels)
-        super().__init__(latent_dim, decoder_net(latent_dim, n_features, *nets), likelihood)
-        self.encoder = encoder_net(n_features, 2 * latent_dim, *nets)
+        # A CNN encoder reads the label as extra constant image planes; an MLP as extra features.
+        self.label_width = math.prod(sample_shape[1:]) if architecture == "conv" else 1
+        encoder_shape = (sample_shape[0] + n_classes, *sample_shape[1:]) if architecture == "conv" else sample_shape
+        super().__init__(
+            latent_dim,
+            decoder_net(latent_dim + n_classes, n_features, architecture, hidden, sample_shape, channels),
+            likelihood,
+        )
+        self.encoder = encoder_net(
+            n_features + n_classes * self.label_width, 2 * latent_dim, architecture, hidden, encoder_shape, channels
+        )
+        self.n_classes = n_classes
         self.beta = beta
         self.objective = objective
         self.n_train_samples = n_train_samples
         self.free_bits = free_bits
         self.kl_scale = 1.0
 
-    def encode(self, x: torch.Tensor) -> Distribution:
-        """q(z|x): batch shape ``x.shape[:-1]``, event shape ``(latent_dim,)``."""
-        loc, raw_scale = self.encoder(x).chunk(2, dim=-1)
+    def _with_label(self, t: torch.Tensor, y: torch.Tensor | None, width: int) -> torch.Tensor:
+        """``t`` (..., n, d) with the one-hot label of each row appended ``width`` times per class."""
+        if (y is None) != (self.n_classes == 0):
+            raise ValueError(
+                f"this VAE has {self.n_classes} classes: pass class indices y exactly when it is conditional"
+            )
+        if y is None:
+            return t
+        one_hot = nn.functional.one_hot(y, self.n_classes).to(t.dtype)
+        if width > 1:
+            one_hot = one_hot.repeat_interleave(width, dim=-1)
+        return torch.cat([t, one_hot.expand(*t.shape[:-1], one_hot.shape[-1])], dim=-1)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        """q(z|x[, y]): batch shape ``x.shape[:-1]``, event shape ``(latent_dim,)``."""
+        loc, raw_scale = self.encoder(self._with_label(x, y, self.label_width)).chunk(2, dim=-1)
         scale = nn.functional.softplus(raw_scale) + _MIN_POSTERIOR_SCALE
         return Independent(Normal(loc, scale, validate_args=False), 1)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encode(x).mean
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        """p(x|z[, y]) for codes ``z`` of shape ``(..., n, latent_dim)`` and labels ``y`` of shape ``(n,)``."""
+        return self.likelihood(self.decoder(self._with_label(z, y, 1)))
 
-    def forward(self, x: torch.Tensor) -> VAEOutput:
-        qz = self.encode(x)
+    def embed(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encode(x, y).mean
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
+        qz = self.encode(x, y)
         z = qz.rsample()
-        return VAEOutput(qz, z, self.decode(z))
+        return VAEOutput(qz, z, self.decode(z, y))
 
-    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-example ``(reconstruction, kl)`` in nats, each ``(n,)``; ELBO = -(reconstruction + kl)."""
-        out = self(x)
+        out = self(x, y)
         return -out.px.log_prob(x), kl_divergence(out.qz, self.prior())
 
-    def loss(self, x: torch.Tensor) -> LossTerms:
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> LossTerms:
         if self.objective == "iwae":
-            return self._iwae_loss(x)
-        out = self(x)
+            return self._iwae_loss(x, y)
+        out = self(x, y)
         reconstruction = -out.px.log_prob(x).mean()
         kl_per_dim = kl_divergence(out.qz.base_dist, self.prior().base_dist).mean(0)  # (latent_dim,)
         kl = kl_per_dim.sum()
         penalty = kl_per_dim.clamp_min(self.free_bits).sum() if self.free_bits > 0 else kl
         return LossTerms(reconstruction + self.beta * self.kl_scale * penalty, reconstruction, kl)
 
-    def _iwae_loss(self, x: torch.Tensor) -> LossTerms:
-        qz = self.encode(x)
+    def _iwae_loss(self, x: torch.Tensor, y: torch.Tensor | None) -> LossTerms:
+        qz = self.encode(x, y)
         z = qz.rsample((self.n_train_samples,))  # (K, n, latent_dim)
-        log_px = self.decode(z).log_prob(x)  # (K, n)
+        log_px = self.decode(z, y).log_prob(x)  # (K, n)
         log_ratio = self.prior().log_prob(z) - qz.log_prob(z)  # log p(z) - log q(z|x), (K, n)
         bound = torch.logsumexp(log_px + log_ratio, 0) - math.log(self.n_train_samples)
         return LossTerms(-bound.mean(), -log_px.mean(), -log_ratio.mean())
