@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from .allocator import retain_freed_memory
 from .checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 from .errors import ConfigError, TrainingError, TrainingInterrupted
 
@@ -238,6 +239,7 @@ def train(
     loss becomes NaN or infinite, or when interrupted (after the last checkpoint was written).
     """
     prepare_batch = prepare_batch or (lambda batch: batch)
+    retain_freed_memory()
     device = X_train.device
     rank, size = world()
     optimizer = _adam(module, config.lr)

@@ -38,6 +38,24 @@ def _data_fingerprint(X) -> str:
     return hashlib.sha256(read_rows(X, np.arange(0, len(X), step)).tobytes()).hexdigest()[:16]
 
 
+class _StoredRows:
+    """Rows ``positions`` (m,) of a stored tensor ``data`` (n, d): ``[index] -> data[positions[index]]``."""
+
+    def __init__(self, data: torch.Tensor, positions: torch.Tensor):
+        self.data = data
+        self.positions = positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def device(self) -> torch.device:
+        return self.data.device
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        return self.data[self.positions[index]]
+
+
 class _LabelledRows:
     """Training rows beside their class indices: ``[index] -> (rows, labels)``, as :func:`train` takes them."""
 
@@ -95,23 +113,30 @@ class _NeuralEstimator(_LatentEstimator):
         ):
             raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
 
-    def _training_data(self, X: np.ndarray, preprocessing: Preprocessing, order: np.ndarray, device):
-        """Rows of ``X`` in ``order`` as one stored tensor, the per-batch map to model space, and the value range.
+    def _training_data(self, X: np.ndarray, preprocessing: Preprocessing, device):
+        """``X`` as one stored tensor ``(n, d)`` in its own row order, the per-batch map to model space, and the value range.
 
-        The rows are gathered and preprocessed chunk by chunk into one new array, so that fitting
-        holds a single copy of the data beside the caller's (never an alias of a read-only file).
+        Float32 data that preprocessing leaves as is, and 8-bit images (a quarter of float32,
+        scaled batch by batch), are trained on where they are, without a copy; training only
+        reads them. Other data are preprocessed chunk by chunk into one new float32 array.
         """
         flat = X.reshape(len(X), -1)
         dynamic = preprocessing.binarize == "dynamic"
         compact = preprocessing.kind == "scale" and X.dtype == np.uint8
-        # 8-bit images stay compact (a quarter of float32) and are scaled batch by batch.
-        stored = np.empty(flat.shape, dtype=np.uint8 if compact else np.float32)
-        step = max(1, (1 << 22) // max(1, flat.shape[1]))
-        for start in range(0, len(order), step):
-            rows = flat[order[start : start + step]]
-            stored[start : start + step] = rows if compact else preprocessing.transform(rows)
+        as_is = compact or (
+            X.dtype == np.float32 and preprocessing.kind == "none" and preprocessing.binarize in ("none", "dynamic")
+        )
+        if as_is:
+            stored = np.ascontiguousarray(flat)
+        else:
+            stored = np.empty(flat.shape, dtype=np.float32)
+            for start, chunk in row_chunks(flat):
+                stored[start : start + len(chunk)] = preprocessing.transform(chunk)
         low, high = float(stored.min()), float(stored.max())
-        stored = torch.from_numpy(stored).to(device)
+        with warnings.catch_warnings():
+            # a read-only array (e.g. a small memory-mapped file) is shared, never written
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            stored = torch.from_numpy(stored).to(device)
         if not compact:
             return stored, (torch.bernoulli if dynamic else None), (low, high)
         inv = 1.0 / preprocessing.pixel_max
@@ -170,9 +195,10 @@ class _NeuralEstimator(_LatentEstimator):
         if read_per_batch(X, _IN_MEMORY_LIMIT):  # memory-mapped and large, or a lazy image folder
             X_train, X_val, prepare, (low, high) = self._mapped_data(X, preprocessing, order, n_val, device)
         else:
-            stored, prepare, (low, high) = self._training_data(X, preprocessing, order, device)
-            X_val = stored[:n_val] if n_val else None  # views: the rows are already in `order`
-            X_train = stored[n_val:]
+            stored, prepare, (low, high) = self._training_data(X, preprocessing, device)
+            positions = torch.from_numpy(order).to(device)
+            X_val = _StoredRows(stored, positions[:n_val]) if n_val else None
+            X_train = _StoredRows(stored, positions[n_val:])
         if labels is not None:
             ordered = torch.from_numpy(labels[order]).to(device)
             X_val = _LabelledRows(X_val, ordered[:n_val]) if X_val is not None else None

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import Distribution, kl_divergence
 
+from ..allocator import retain_freed_memory
 from ..errors import ConfigError
 from ._common import (
     as_data,
@@ -153,6 +154,7 @@ def iw_estimate(
         unreliable when the weights are heavy-tailed (small ESS).
     """
     _require_encoder(model, "iw_log_likelihood")
+    retain_freed_memory()
     n_samples, seed, batch_size, chunk_size = _check_sampling(n_samples, seed, batch_size, chunk_size)
     x = as_data(model, x)
     labels = _labels(model, y, len(x))
