@@ -131,19 +131,22 @@ def test_ctrl_c_stops_after_saving_and_says_how_to_resume(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "vaelab", "fit", "--data", str(tmp_path / "x.npy"), "--likelihood", "bernoulli",
-         "--preprocessing", "none", "--epochs", "50", "--quiet", "--out", str(run)],
+         "--preprocessing", "none", "--epochs", "50", "--validation-fraction", "0", "--quiet", "--out", str(run)],
         stderr=subprocess.PIPE, text=True, env=env,
+        # a shell's background job (`cmd &`) inherits SIGINT ignored; a user's terminal does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     while _epoch(run) < 1 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert proc.poll() is None, "the fit ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert "interrupted" in err and "--resume" in err and "Traceback" not in err
     done = subprocess.run(
         [sys.executable, "-m", "vaelab", "fit", "--data", str(tmp_path / "x.npy"), "--likelihood", "bernoulli",
-         "--preprocessing", "none", "--epochs", "2", "--quiet", "--resume", "--out", str(run)],
+         "--preprocessing", "none", "--epochs", "2", "--validation-fraction", "0", "--quiet", "--resume", "--out", str(run)],
         capture_output=True, text=True, env=env, timeout=240,
     )
     # A different epoch count is the same run extended or shortened: resuming is allowed.
