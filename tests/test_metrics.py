@@ -546,3 +546,15 @@ def test_evaluate_autoencoder_has_no_likelihood_and_flags_bernoulli_on_grey_leve
     assert any("non-binary" in note for note in report["notes"])
     binary = (x > 0.5).astype(np.float32)
     assert not any("non-binary" in note for note in evaluate(autoencoder, binary, n_pairs=4)["notes"])
+
+
+def test_wide_decoders_get_fewer_samples_per_pass_and_the_same_numbers():
+    from vaelab.metrics.likelihood import _PASS_VALUES, _auto_chunk_size
+
+    torch.manual_seed(0)
+    narrow = VAE(6, 2, (8,), make_likelihood("bernoulli", (6,))).eval()
+    wide = VAE(6, 2, (_PASS_VALUES // 256,), make_likelihood("bernoulli", (6,))).eval()
+    assert _auto_chunk_size(narrow, (), 64) == 32
+    assert _auto_chunk_size(wide, (), 64) == 4  # 64 rows x 4 samples x 16384 values = 4 Mi
+    x = torch.rand(20, 6).bernoulli()
+    torch.testing.assert_close(iw_log_likelihood(wide, x, 50, seed=3), iw_log_likelihood(wide, x, 50, seed=3, chunk_size=32))

@@ -68,7 +68,7 @@ def evaluate(
     n_directions: int = 16,
     eps: float = 1e-2,
     batch_size: int = 64,
-    chunk_size: int = 32,
+    chunk_size: int | None = None,
 ) -> dict:
     """Every vaelab metric of ``model`` on ``x_test``, with units: a JSON-serialisable dict.
 

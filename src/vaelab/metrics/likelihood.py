@@ -49,6 +49,10 @@ _BATCH_SIZE = 64  # examples per pass (a multiple of the 16-example noise tile w
 # decoder's full-width temporaries (6 MiB each at 784 features) stay in cache and are reused by the
 # allocator; at 8192 rows (chunk 128) K = 1000 evaluation ran 1.5x slower on a 2-core CPU.
 _CHUNK_SIZE = 32
+# ...but a pass keeps the decoder's widest layer under about this many values (16 MiB of float32):
+# larger temporaries pass glibc's 32 MiB mmap ceiling and are page-faulted in afresh on every pass
+# (a 32-64-channel conv decoder on 28x28 images ran 1.8x slower at chunk 32 than at 8).
+_PASS_VALUES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -90,13 +94,15 @@ def _posterior_batches(
     n_samples: int,
     seed: int,
     batch_size: int,
-    chunk_size: int,
+    chunk_size: int | None,
 ) -> Iterator[tuple[slice, torch.Tensor, tuple[torch.Tensor, ...], Distribution, Iterator[torch.Tensor]]]:
     """Yield ``(rows, x[rows], labels[rows], q(z|x[rows]), chunks)``, batch by batch.
 
     ``chunks`` yields ``z = loc + scale * eps`` of shape ``(c, b, latent_dim)``, exactly ``n_samples``
     draws per example over all chunks, the noise drawn chunk by chunk.
     """
+    if chunk_size is None:
+        chunk_size = _auto_chunk_size(model, labels, batch_size)
     for start in range(0, len(x), batch_size):
         rows = slice(start, min(start + batch_size, len(x)))
         xb, lb = x[rows], tuple(label[rows] for label in labels)
@@ -106,13 +112,35 @@ def _posterior_batches(
         yield rows, xb, lb, qz, (loc + scale * e for e in eps)
 
 
-def _check_sampling(n_samples, seed, batch_size, chunk_size) -> tuple[int, int, int, int]:
+def _check_sampling(n_samples, seed, batch_size, chunk_size) -> tuple[int, int, int, int | None]:
     return (
         check_int("n_samples", n_samples, 1),
         check_seed(seed),
         check_int("batch_size", batch_size, 1),
-        check_int("chunk_size", chunk_size, 1),
+        None if chunk_size is None else check_int("chunk_size", chunk_size, 1),
     )
+
+
+def _widest_decoder_layer(model: torch.nn.Module, labels: tuple[torch.Tensor, ...]) -> int:
+    """Values per row in the largest output of any submodule while decoding: one probe row."""
+    widths = [1]
+
+    def record(module, inputs, output) -> None:
+        if isinstance(output, torch.Tensor):
+            widths.append(output.numel())
+
+    handles = [m.register_forward_hook(record) for m in model.modules()]
+    try:
+        model.decode(model.prior().mean[None], *(label[:1] for label in labels))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return max(widths)
+
+
+def _auto_chunk_size(model: torch.nn.Module, labels: tuple[torch.Tensor, ...], batch_size: int) -> int:
+    """Samples per pass: ``_CHUNK_SIZE``, fewer when the decoder's widest layer would pass ``_PASS_VALUES``."""
+    return max(1, min(_CHUNK_SIZE, _PASS_VALUES // (batch_size * _widest_decoder_layer(model, labels))))
 
 
 @torch.no_grad()
@@ -123,7 +151,7 @@ def iw_estimate(
     *,
     seed: int = 0,
     batch_size: int = _BATCH_SIZE,
-    chunk_size: int = _CHUNK_SIZE,
+    chunk_size: int | None = None,
     y=None,
 ) -> ImportanceSampledLogLikelihood:
     """Importance-sampled log p(x) with its effective sample size and Monte Carlo standard error.
@@ -138,7 +166,8 @@ def iw_estimate(
     seed : int
         Same seed, same numbers, whatever ``batch_size``, ``chunk_size`` and device.
     batch_size, chunk_size : int
-        Examples and samples per pass. Peak memory is one decoder pass over ``batch_size *
+        Examples and samples per pass (``chunk_size=None``: 32, or fewer when the decoder's widest
+        layer would exceed 4 Mi values per pass). Peak memory is one decoder pass over ``batch_size *
         chunk_size`` rows plus ``64 * batch_size * latent_dim`` floats of noise; the noise is drawn
         and the weights combined (by a running log-sum-exp) chunk by chunk, so memory does not grow
         with ``n_samples``.
@@ -181,7 +210,7 @@ def iw_log_likelihood(
     *,
     seed: int = 0,
     batch_size: int = _BATCH_SIZE,
-    chunk_size: int = _CHUNK_SIZE,
+    chunk_size: int | None = None,
     y=None,
 ) -> torch.Tensor:
     """Importance-sampled log p(x) in nats, shape ``(n,)``; see :func:`iw_estimate` for the parameters.
@@ -202,7 +231,7 @@ def elbo(
     *,
     seed: int = 0,
     batch_size: int = _BATCH_SIZE,
-    chunk_size: int = _CHUNK_SIZE,
+    chunk_size: int | None = None,
     y=None,
 ) -> ElboTerms:
     """The evidence lower bound and its terms, per example in nats.
