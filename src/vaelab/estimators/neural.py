@@ -474,10 +474,14 @@ class VAE(_NeuralEstimator):
         K = ``n_samples``: a stochastic lower bound that tightens as K grows (K = 1 is the ELBO).
         Seeded by ``random_state``: same seed, same numbers.
         """
-        A = self._model_space(X)
+        return self._iw_scores(self._model_space(X), n_samples)
+
+    def _iw_scores(self, A: np.ndarray, n_samples: int, labels: np.ndarray | None = None) -> np.ndarray:
+        """:func:`iw_log_likelihood` of model-space rows ``A`` (and class indices), seeded by ``random_state``."""
         n_samples = _check_int("n_samples", n_samples, 1)
         seed = seed_from(self.random_state if self.random_state is not None else 0)
-        return iw_log_likelihood(self.module_, torch.from_numpy(A), n_samples, seed=seed).float().cpu().numpy()
+        y = None if labels is None else torch.from_numpy(labels)
+        return iw_log_likelihood(self.module_, torch.from_numpy(A), n_samples, seed=seed, y=y).float().cpu().numpy()
 
     def score(self, X, y=None, n_samples: int = 1000) -> float:
         """Mean of :meth:`score_samples`, in nats per example."""
@@ -574,10 +578,7 @@ class ConditionalVAE(VAE):
     def score_samples(self, X, y=None, n_samples: int = 1000) -> np.ndarray:
         """Importance-sampled log p(x|y) of each sample, in nats: shape ``(n,)``; see :meth:`VAE.score_samples`."""
         A = self._model_space(X)
-        labels = torch.from_numpy(self._class_indices(y, len(A)))
-        n_samples = _check_int("n_samples", n_samples, 1)
-        seed = seed_from(self.random_state if self.random_state is not None else 0)
-        return iw_log_likelihood(self.module_, torch.from_numpy(A), n_samples, seed=seed, y=labels).float().cpu().numpy()
+        return self._iw_scores(A, n_samples, self._class_indices(y, len(A)))
 
     def score(self, X, y=None, n_samples: int = 1000) -> float:
         """Mean of :meth:`score_samples`, in nats per example."""
