@@ -27,3 +27,16 @@ def test_thresholds_are_set_once_on_glibc():
 def test_the_users_malloc_settings_win():
     assert _applied(MALLOC_TRIM_THRESHOLD_="0") == "False False"
     assert _applied(VAELAB_KEEP_MALLOC="1") == "False False"
+
+
+def test_the_library_never_retunes_the_allocator_by_itself(monkeypatch, digits):
+    import vaelab.allocator
+    from vaelab import VAE
+    from vaelab.metrics import evaluate
+
+    def refuse():
+        raise AssertionError("library code changed process-wide malloc settings")
+
+    monkeypatch.setattr(vaelab.allocator, "retain_freed_memory", refuse)
+    model = VAE(epochs=1, random_state=0).fit(digits[0][:200])
+    evaluate(model.module_, digits[1][:50], n_iw_samples=4, n_pairs=4, n_lipschitz=4)

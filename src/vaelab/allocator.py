@@ -6,6 +6,10 @@ freed and page-faulted in again on the next pass: on the importance-sampled eval
 benchmarks/bench_eval.py that is about a million page faults and a third of the time per call.
 Fixing the thresholds (the same as ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728``)
 keeps up to 128 MiB of freed memory for reuse instead.
+
+It changes the whole process's allocator, so the library never calls it on its own: the ``vaelab``
+command line, which owns its process, does. In your own program, opt in with one line before
+training or evaluating: ``vaelab.allocator.retain_freed_memory()``.
 """
 
 from __future__ import annotations

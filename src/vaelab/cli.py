@@ -280,7 +280,7 @@ def _metric_rows(metrics: dict) -> list[dict]:
             rows.append({"metric": f"lipschitz_{where}", "value": lipschitz[where]["median"], "unit": "median",
                          "detail": f"p90 {_format(lipschitz[where]['p90'])}"})
     completeness = metrics["completeness"]
-    for sampler in ("prior", "fitted_gaussian"):
+    for sampler in ("prior", "gmm"):
         entry = completeness.get(sampler) or {}
         for name in ("precision", "recall", "density", "coverage"):
             if entry.get(name) is not None:

@@ -38,8 +38,6 @@ from torch.nn import functional as F
 
 from .errors import ConfigError, DataError
 
-LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "gaussian_shared", "gaussian_fixed")
-
 
 class _DecodedDistribution(Independent):
     """torch's ``Independent(base, event_dims)`` with the likelihood's own ``log_prob``."""
@@ -79,6 +77,9 @@ class Likelihood(nn.Module):
 
     def check_support(self, low: float, high: float) -> None:
         """Raise :class:`DataError` when data spanning ``[low, high]`` lie outside the support."""
+
+    def initialise(self, x: torch.Tensor) -> None:
+        """Data-dependent initialisation from model-space training rows ``x`` ``(m, n_features)``."""
 
 
 class _UnitIntervalLikelihood(Likelihood):
@@ -136,9 +137,22 @@ class GaussianLikelihood(Likelihood):
     @torch.no_grad()
     def set_scale(self, scale: torch.Tensor) -> None:
         """Set the standard deviation (must exceed ``min_scale``)."""
-        excess = (scale - self.min_scale).clamp_min(1e-12)
+        excess = (scale.to(self.raw_scale) - self.min_scale).clamp_min(torch.finfo(self.raw_scale.dtype).tiny)
         # inverse softplus, written to stay finite for large values
         self.raw_scale.copy_(excess + torch.log(-torch.expm1(-excess)))
+
+    @torch.no_grad()
+    def initialise(self, x: torch.Tensor) -> None:
+        """Start the standard deviation at the data's (per feature, or pooled when shared).
+
+        A decoder starts near the mean of the data, so the residuals start at about the data's
+        spread: starting sigma there (not at 1 on data of any scale) saves the many steps a
+        softplus parameter needs to travel, which small data sets never get.
+        """
+        if not self.raw_scale.requires_grad or len(x) < 2:
+            return  # a fixed variance stays fixed; one row has no spread
+        spread = x.double().std(0) if self.raw_scale.dim() else x.double().std(0).square().mean().sqrt()
+        self.set_scale(spread.clamp_min(2 * self.min_scale).to(self.raw_scale).reshape(self.raw_scale.shape))
 
     def _base(self, params: torch.Tensor) -> Distribution:
         return Normal(params, self.scale.expand_as(params), validate_args=False)
@@ -185,6 +199,7 @@ _BY_NAME = {
     "gaussian_shared": lambda shape: GaussianLikelihood(shape, shared=True),
     "gaussian_fixed": _fixed_unit_gaussian,
 }
+LIKELIHOODS = tuple(_BY_NAME)
 
 
 def make_likelihood(name: str, event_shape: tuple[int, ...]) -> Likelihood:

@@ -1,6 +1,7 @@
 """The training loop: model-agnostic mini-batch Adam with early stopping, checkpoints and resume.
 
-It knows nothing about the model beyond ``module.loss(batch) -> LossTerms``. Batches are index
+It knows nothing about the model beyond ``module.loss(batch) -> LossTerms`` (the objective and
+its named parts, which the history records under the model's own names). Batches are index
 slices of one tensor already on the device (no per-example Python objects), and the loop does not
 synchronise with the host inside an epoch: per-batch terms stay on the device and are read once
 per epoch. With a checkpoint path, the state after every epoch (weights, optimiser, RNG, history,
@@ -13,6 +14,7 @@ import contextlib
 import copy
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +27,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .allocator import retain_freed_memory
 from .checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 from .errors import ConfigError, TrainingError, TrainingInterrupted
-
-_TERMS = ("loss", "reconstruction", "kl")
-
 
 @dataclass
 class TrainConfig:
@@ -52,8 +50,8 @@ class TrainConfig:
 class History:
     """Per-epoch means (nats per example) of the loss terms, on training and validation data."""
 
-    train: dict[str, list[float]] = field(default_factory=lambda: {t: [] for t in _TERMS})
-    validation: dict[str, list[float]] = field(default_factory=lambda: {t: [] for t in _TERMS})
+    train: dict[str, list[float]] = field(default_factory=dict)  # term name ("loss" first) -> per-epoch means
+    validation: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0  # 1-based epoch whose weights were kept
 
     def to_dict(self) -> dict:
@@ -131,19 +129,32 @@ PRECISIONS = ("float32", "bfloat16")
 
 
 class _Objective(nn.Module):
-    """``module.loss`` as a forward pass, so that DistributedDataParallel can hook it."""
+    """``module.loss`` as a forward pass, so that DistributedDataParallel can hook it.
+
+    Returns the loss and its named parts stacked ``(1 + n_terms,)``; ``names`` holds their names
+    (``"loss"`` first) once the first batch has run.
+    """
 
     def __init__(self, module: nn.Module, device: torch.device, precision: str):
         super().__init__()
         self.module = module
         self.device_type = device.type
         self.mixed = precision == "bfloat16"
+        self.names: tuple[str, ...] = ()
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         # autocast runs matmuls and convolutions in bfloat16 and keeps log/exp/softplus/sums in float32
         with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.mixed):
-            terms = self.module.loss(*inputs)
-        return torch.stack([terms.loss, terms.reconstruction, terms.kl]).float()  # (3,)
+            terms = self.module.loss(*inputs).as_dict()
+        if not self.names:
+            self.names = tuple(terms)
+        elif tuple(terms) != self.names:
+            raise TrainingError(f"the model's loss terms changed from {self.names} to {tuple(terms)} between batches")
+        return torch.stack(list(terms.values())).float()
+
+
+def _names(objective: nn.Module) -> tuple[str, ...]:
+    return (objective.module if isinstance(objective, DistributedDataParallel) else objective).names
 
 
 def _batch(X, index: torch.Tensor, prepare_batch) -> tuple[torch.Tensor, ...]:
@@ -164,11 +175,15 @@ def _all_sum(t: torch.Tensor) -> torch.Tensor:
 def _mean_terms(objective: nn.Module, X: torch.Tensor, batch_size: int, prepare_batch) -> torch.Tensor:
     """Mean loss terms over ``X``, each rank taking every world_size-th row; reduced across ranks."""
     rank, size = world()
-    sums = torch.zeros(len(_TERMS) + 1, device=X.device)  # the terms, then the row count
+    sums = None  # the terms, then the row count
     for index in torch.arange(rank, len(X), size, device=X.device).split(batch_size):
-        inputs = _batch(X, index, prepare_batch)
-        sums[:-1] += objective(*inputs) * len(index)
+        terms = objective(*_batch(X, index, prepare_batch))
+        if sums is None:
+            sums = torch.zeros(len(terms) + 1, device=X.device)
+        sums[:-1] += terms * len(index)
         sums[-1] += len(index)
+    if sums is None:
+        raise TrainingError("the validation split holds no rows on this rank; lower the world size or validation_fraction")
     sums = _all_sum(sums)
     return sums[:-1] / sums[-1]
 
@@ -239,7 +254,6 @@ def train(
     loss becomes NaN or infinite, or when interrupted (after the last checkpoint was written).
     """
     prepare_batch = prepare_batch or (lambda batch: batch)
-    retain_freed_memory()
     device = X_train.device
     rank, size = world()
     optimizer = _adam(module, config.lr)
@@ -249,9 +263,15 @@ def train(
         # Gradients averaged across ranks; every rank then takes the same Adam step.
         objective = DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None)
         torch.manual_seed(torch.initial_seed() + rank)  # independent reparameterisation noise per rank
+    if progress.finished and progress.epoch < config.epochs and not _stopped_early(config, progress):
+        progress.finished = False  # resumed with more epochs than the finished run had
+    saved_epoch = progress.epoch if config.resume else 0
+    # A live bar on a terminal; elsewhere (a log file, CI) one line per epoch, never carriage returns.
+    report = config.progress and rank == 0
+    live = report and sys.stderr.isatty()
     bar = tqdm(
         range(progress.epoch + 1, config.epochs + 1) if not progress.finished else [],
-        desc=config.description, disable=not config.progress or rank != 0, leave=False,
+        desc=config.description, disable=not live, leave=False,
     )
     try:
         for epoch in bar:
@@ -263,8 +283,8 @@ def train(
                 progress.history.best_epoch = epoch
             else:
                 val_terms = _mean_terms(objective, X_val, 4 * config.batch_size, prepare_batch).tolist()
-                for name, value in zip(_TERMS, val_terms):
-                    progress.history.validation[name].append(value)
+                for name, value in zip(_names(objective), val_terms):
+                    progress.history.validation.setdefault(name, []).append(value)
                 postfix["val"] = f"{val_terms[0]:.4g}"
                 if val_terms[0] < progress.best_loss:
                     progress.best_loss, progress.waited, progress.history.best_epoch = val_terms[0], 0, epoch
@@ -272,21 +292,26 @@ def train(
                 else:
                     progress.waited += 1
             bar.set_postfix(postfix)
+            if report and not live:
+                line = ", ".join(f"{name} {value}" for name, value in postfix.items())
+                print(f"{config.description} epoch {epoch}/{config.epochs}: {line}", file=sys.stderr, flush=True)
             progress.epoch = epoch
-            progress.finished = epoch == config.epochs or (
-                config.patience is not None and progress.waited >= config.patience
-            )
+            progress.finished = epoch == config.epochs or _stopped_early(config, progress)
             if config.checkpoint is not None and world()[0] == 0:
                 _save(config, module, optimizer, progress, device)
+                saved_epoch = epoch
             if progress.finished:
                 break
     except KeyboardInterrupt:
-        where = (
-            f"the checkpoint of epoch {progress.epoch} is in {config.checkpoint.parent}; resume with "
-            "fit(..., resume=True) or `vaelab fit ... --resume`"
-            if config.checkpoint is not None and progress.epoch
-            else "nothing was saved (give an output directory to keep checkpoints)"
-        )
+        if config.checkpoint is None:
+            where = "nothing was saved (give an output directory to keep checkpoints)"
+        elif saved_epoch:
+            where = (
+                f"the checkpoint of epoch {saved_epoch} is in {config.checkpoint.parent}; resume with "
+                "fit(..., resume=True) or `vaelab fit ... --resume`"
+            )
+        else:
+            where = f"no epoch had finished, so {config.checkpoint.parent} holds no checkpoint; rerun the fit to start again"
         raise TrainingInterrupted(f"training interrupted in epoch {progress.epoch + 1}: {where}") from None
     finally:
         bar.close()
@@ -296,13 +321,17 @@ def train(
     return progress.history
 
 
+def _stopped_early(config: TrainConfig, progress: _Progress) -> bool:
+    return config.patience is not None and progress.waited >= config.patience
+
+
 def _train_epoch(module, objective, optimizer, X_train, config: TrainConfig, prepare_batch, progress: _Progress, epoch: int) -> None:
     """One pass over ``X_train``; under torchrun each global batch is split across the ranks."""
     rank, size = world()
     module.train()
     order = torch.randperm(len(X_train), generator=torch.Generator().manual_seed(config.shuffle_seed + epoch))
     batches = [b[rank::size].to(X_train.device) for b in order.split(config.batch_size) if len(b) >= size]
-    terms_per_batch = torch.empty(len(batches), len(_TERMS), device=X_train.device)
+    terms_per_batch: torch.Tensor | None = None  # (n_batches, 1 + n_terms), allocated at the first batch
     sizes = torch.tensor([len(b) for b in batches], device=X_train.device, dtype=torch.float32)
     parameters = [p for p in module.parameters() if p.requires_grad]
     for i, batch_index in enumerate(batches):
@@ -312,6 +341,8 @@ def _train_epoch(module, objective, optimizer, X_train, config: TrainConfig, pre
         if config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip, foreach=True)
         optimizer.step()
+        if terms_per_batch is None:
+            terms_per_batch = torch.empty(len(batches), len(terms), device=X_train.device)
         terms_per_batch[i] = terms.detach()
     finite = torch.isfinite(terms_per_batch).all(dim=1)
     # first bad batch on any rank (len(batches) + 1 when none); one reduction per epoch
@@ -333,5 +364,5 @@ def _train_epoch(module, objective, optimizer, X_train, config: TrainConfig, pre
     weighted = torch.cat([(terms_per_batch * sizes[:, None]).sum(0), sizes.sum()[None]])
     weighted = _all_sum(weighted)
     means = weighted[:-1] / weighted[-1]
-    for name, value in zip(_TERMS, means.tolist()):
-        progress.history.train[name].append(value)
+    for name, value in zip(_names(objective), means.tolist()):
+        progress.history.train.setdefault(name, []).append(value)

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.mixture import GaussianMixture
 
 from ..data._arrays import image_pixel_max
 from ..data.preprocessing import Preprocessing
@@ -20,7 +19,7 @@ from ..errors import (
     TrainingError,
 )
 from ..models import LatentModel
-from ..models.latent import MIXTURE_COMPONENTS
+from ..models import CODE_SAMPLE_SIZE
 from ..train import seed_from, seeded
 
 _CHUNK = 4096  # rows per forward pass when encoding/decoding whole arrays
@@ -121,12 +120,12 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         return self.inverse_transform(self.transform(X))
 
     def _fit_code_mixture(self, X: np.ndarray, seed: int, y: np.ndarray | None = None) -> np.ndarray:
-        """Fit the aggregate-posterior sampler: a Gaussian mixture over (up to 5,000) training codes.
+        """Keep the codes of a bounded training subsample for the aggregate-posterior sampler.
 
         ``y``: the training labels of a conditional model. Returns those codes, ``(m, latent_dim)``
         float64, for other post-fit checks to reuse.
         """
-        rows = np.sort(np.random.default_rng(seed).permutation(len(X))[:5000])
+        rows = np.sort(np.random.default_rng(seed).permutation(len(X))[:CODE_SAMPLE_SIZE])
         sample = read_rows(X, rows)  # from disk for memory-mapped X, without keeping its pages resident
         codes = (self.transform(sample) if y is None else self.transform(sample, y[rows])).astype(np.float64)
         if not np.isfinite(codes).all():
@@ -134,21 +133,14 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
                 "the fitted model encodes some training data to NaN or infinite codes: training diverged; "
                 "lower lr, scale the data, or use grad_clip"
             )
-        try:
-            n_distinct = len(np.unique(codes, axis=0))
-            mixture = GaussianMixture(
-                n_components=min(MIXTURE_COMPONENTS, n_distinct), covariance_type="full", reg_covar=1e-6, random_state=seed
-            ).fit(codes)
-        except ValueError as exc:
-            raise TrainingError(f"cannot fit the code mixture of the training codes ({exc})") from None
-        self.module_.set_code_mixture(mixture.weights_, mixture.means_, mixture.covariances_)
+        self.module_.set_code_sample(torch.from_numpy(codes))
         return codes
 
     def sample(self, n_samples: int, random_state=None, sampler: str = "prior") -> np.ndarray:
         """Decoder means of ``n_samples`` sampled codes: ``(n_samples, *sample_shape)``, in the data's units.
 
-        ``sampler="prior"`` draws codes from N(0, I); ``"gmm"`` from a 10-component Gaussian mixture
-        fitted to the training codes (the aggregate posterior; fair to an autoencoder too).
+        ``sampler="prior"`` draws codes from the model's prior; ``"gmm"`` from a 10-component Gaussian
+        mixture fitted to the training codes (the aggregate posterior; fair to an autoencoder too).
         """
         return self.inverse_transform(self._sample_codes(n_samples, random_state, sampler))
 
@@ -157,14 +149,11 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         self._check_fitted()
         n_samples = _check_int("n_samples", n_samples, 1)
         seed = seed_from(random_state)
-        if sampler == "prior":
-            Z = torch.randn(n_samples, self.module_.latent_dim, generator=torch.Generator().manual_seed(seed))
-        elif sampler == "gmm":
-            with seeded(seed, self.device_), torch.no_grad():
-                Z = self.module_.code_mixture().sample((n_samples,)).cpu()
-        else:
+        if sampler not in ("prior", "gmm"):
             raise ConfigError(f"unknown sampler {sampler!r}; choose 'prior' or 'gmm'")
-        return Z.numpy()
+        with seeded(seed, self.device_), torch.no_grad():
+            distribution = self.module_.prior() if sampler == "prior" else self.module_.code_mixture()
+            return distribution.sample((n_samples,)).float().cpu().numpy()
 
     def save(self, path) -> None:
         """Write the fitted model to directory ``path`` (JSON config + safetensors weights)."""

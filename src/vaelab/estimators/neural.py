@@ -25,7 +25,7 @@ from ..metrics import iw_log_likelihood
 from ..models import ARCHITECTURES, LatentModel
 from ..models import VAE as _VAEModule
 from ..models import Autoencoder as _AEModule
-from ..models.latent import OBJECTIVES
+from ..models import OBJECTIVES
 from ..train import PRECISIONS, TrainConfig, resolve_device, seed_from, seeded, train
 from ._base import _check_fit_array, _check_int, _check_positive_float, _LatentEstimator
 
@@ -220,6 +220,9 @@ class _NeuralEstimator(_LatentEstimator):
         with seeded(seed, device):
             module = self._build_module(X.shape[1:]).to(device)
             module.likelihood.check_support(low, high)
+            first = X_train[torch.arange(min(len(X_train), 256), device=device)]  # rows are shuffled already
+            first = first[0] if isinstance(first, tuple) else first
+            module.initialise((prepare or (lambda batch: batch))(first).float())
             history = train(module, X_train, X_val, config, prepare, self._epoch_hook())
         self._set_fitted(module, preprocessing, X.shape[1:])
         self.history_ = history.to_dict()

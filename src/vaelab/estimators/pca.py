@@ -79,7 +79,7 @@ class PCA(_LatentEstimator):
     def score_samples(self, X) -> np.ndarray:
         """Exact log-likelihood log p(x) of each sample in model space, in nats (higher is better): ``(n,)``."""
         A = self._model_space(X)
-        return self._map(self.module_.log_marginal, A)
+        return self._map(self.module_.exact_log_likelihood, A)
 
     def score(self, X, y=None) -> float:
         """Mean exact log-likelihood per example, in nats."""

@@ -23,6 +23,7 @@ import torch
 from torch.distributions import Distribution, Independent, Normal
 
 from ..errors import ConfigError, DataError
+from ..models import LatentModel
 
 
 def check_int(name: str, value, low: int) -> int:
@@ -44,7 +45,7 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu") if tensor is None else tensor.device
 
 
-def as_data(model: torch.nn.Module, x, name: str = "x", min_rows: int = 1) -> torch.Tensor:
+def as_data(model: LatentModel, x, name: str = "x", min_rows: int = 1) -> torch.Tensor:
     """``x`` as a float32 ``(n, n_features)`` tensor on the model's device (the caller's is not modified)."""
     x = torch.as_tensor(x)
     if not x.is_floating_point():
@@ -53,19 +54,19 @@ def as_data(model: torch.nn.Module, x, name: str = "x", min_rows: int = 1) -> to
         raise DataError(
             f"{name} must be 2-D (n_samples, n_features) with at least {min_rows} row(s), got shape {tuple(x.shape)}"
         )
-    event_shape = getattr(getattr(model, "likelihood", None), "event_shape", None)
-    if event_shape is not None and tuple(x.shape[1:]) != tuple(event_shape):
+    event_shape = model.likelihood.event_shape
+    if tuple(x.shape[1:]) != tuple(event_shape):
         raise DataError(f"{name} has {x.shape[1]} features, but the model was built for {event_shape[0]}")
     if not torch.isfinite(x).all():
         raise DataError(f"{name} contains NaN or infinite values; remove or impute them first")
     return x.to(device=model_device(model), dtype=torch.float32)
 
 
-def as_codes(model: torch.nn.Module, z, name: str = "z") -> torch.Tensor:
+def as_codes(model: LatentModel, z, name: str = "z") -> torch.Tensor:
     """``z`` as a float32 ``(n, latent_dim)`` tensor on the model's device."""
     z = torch.as_tensor(z)
-    latent_dim = getattr(model, "latent_dim", None)
-    if z.ndim != 2 or z.shape[0] < 1 or (latent_dim is not None and z.shape[1] != latent_dim):
+    latent_dim = model.latent_dim
+    if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] != latent_dim:
         raise DataError(f"{name} must have shape (n, {latent_dim}), got {tuple(z.shape)}")
     return z.to(device=model_device(model), dtype=torch.float32)
 

@@ -29,7 +29,8 @@ import torch
 from sklearn.decomposition import PCA
 
 from ..errors import ConfigError, DataError
-from ._common import as_data, check_int, check_seed, decode_mean, embed, normal_parameters
+from ..models import LatentModel, fit_code_mixture
+from ._common import as_data, check_int, check_seed, decode_mean, embed
 
 _CHUNK_SIZE = 1024  # rows per distance block: a block holds chunk_size * n_other float64 distances
 _MAX_COMPONENTS = 64
@@ -174,50 +175,52 @@ class FeatureSpace:
         }
 
 
+SAMPLERS = ("prior", "gmm")
+
+
 @torch.no_grad()
 def sample_codes(
-    model: torch.nn.Module,
+    model: LatentModel,
     n_samples: int,
     seed: int = 0,
-    sampler: Literal["prior", "fitted_gaussian"] = "prior",
+    sampler: Literal["prior", "gmm"] = "prior",
     *,
     x_train=None,
     batch_size: int = _CHUNK_SIZE,
 ) -> torch.Tensor:
-    """Draw codes ``(n_samples, latent_dim)`` from the prior or from a Gaussian fitted to codes.
+    """Draw codes ``(n_samples, latent_dim)`` from the prior or from the aggregate-posterior sampler.
 
-    ``"prior"`` samples ``model.prior()`` (a diagonal Gaussian). ``"fitted_gaussian"`` samples
-    N(m, S), the mean and covariance of ``embed(x_train)``: the fair sampler for a deterministic
+    ``"prior"`` samples ``model.prior()``. ``"gmm"`` samples the Gaussian mixture of the model's
+    kept training codes (:meth:`~vaelab.models.LatentModel.code_mixture`), or, for a model that
+    keeps none, a mixture fitted here to ``embed(x_train)``: the fair sampler for a deterministic
     autoencoder, whose codes follow no prior (Ghosh et al., 2020, "From Variational to
     Deterministic Autoencoders", ICLR, use the same ex-post density estimate).
     """
     n_samples, seed = check_int("n_samples", n_samples, 1), check_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
     if sampler == "prior":
-        loc, scale = normal_parameters(model.prior())
-        eps = torch.randn((n_samples, loc.shape[-1]), generator=generator).to(loc.device)
-        return loc + scale * eps
-    if sampler == "fitted_gaussian":
-        if x_train is None:
-            raise ConfigError("sampler='fitted_gaussian' needs x_train, the data whose codes the Gaussian is fitted to")
-        codes = embed(model, as_data(model, x_train, "x_train", min_rows=2), batch_size).double()  # (n, l)
-        mean, cov = codes.mean(0), torch.cov(codes.T).reshape(codes.shape[1], codes.shape[1])
-        # eigh rather than Cholesky: a rank-deficient covariance (collapsed codes) is still sampled
-        eigenvalues, eigenvectors = torch.linalg.eigh(cov)
-        root = eigenvectors * eigenvalues.clamp_min(0).sqrt()  # (l, l), root @ root.T = cov
-        eps = torch.randn((n_samples, codes.shape[1]), generator=generator, dtype=torch.float64).to(codes.device)
-        return (mean + eps @ root.T).float()
-    raise ConfigError(f"unknown sampler {sampler!r}; choose 'prior' or 'fitted_gaussian'")
+        distribution = model.prior()
+    elif sampler == "gmm":
+        if int(model.code_sample_size) > 0:
+            distribution = model.code_mixture()
+        elif x_train is not None:
+            distribution = fit_code_mixture(embed(model, as_data(model, x_train, "x_train", min_rows=2), batch_size))
+        else:
+            raise ConfigError("sampler='gmm' needs a fitted model's kept codes or x_train, the data to fit the mixture to")
+    else:
+        raise ConfigError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return distribution.sample((n_samples,)).float()
 
 
 @torch.no_grad()
 def prior_sample_quality(
-    model: torch.nn.Module,
+    model: LatentModel,
     x_test,
     feature_space: FeatureSpace,
     n_samples: int | None = None,
     seed: int = 0,
-    sampler: Literal["prior", "fitted_gaussian"] = "prior",
+    sampler: Literal["prior", "gmm"] = "prior",
     *,
     x_train=None,
     k: int = 5,
@@ -237,8 +240,8 @@ def prior_sample_quality(
         Generated points; defaults to ``n_test`` (the papers use equal sizes).
     seed : int
         Seeds the sampler.
-    sampler : {"prior", "fitted_gaussian"}
-        See :func:`sample_codes`; ``"fitted_gaussian"`` needs ``x_train``.
+    sampler : {"prior", "gmm"}
+        See :func:`sample_codes`.
     k : int
         Neighbours for the ball radii.
 

@@ -15,12 +15,13 @@ import math
 import numpy as np
 import torch
 
+from ..models import LatentModel, ProbabilisticModel
 from ._common import as_data, check_int, check_seed, embed
-from .completeness import FeatureSpace, prior_sample_quality, sample_codes
+from .completeness import SAMPLERS, FeatureSpace, prior_sample_quality, sample_codes
 from .continuity import decoder_lipschitz, path_length_ratio, summarize
 from .likelihood import bits_per_dim, elbo, iw_estimate, posterior_mean_variance
 
-_SEED_NAMES = ("iw", "elbo", "pairs", "lipschitz_data", "lipschitz_samples", "prior", "fitted_gaussian")
+_SEED_NAMES = ("iw", "elbo", "pairs", "lipschitz_data", "lipschitz_samples", "prior", "gmm")
 _PATH_STEPS = 64  # segments of each latent line in the path length ratio
 _NO_DENSITY = "a deterministic autoencoder defines no density p(x) and no posterior q(z|x)"
 
@@ -54,7 +55,7 @@ def _json_safe(obj):
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module,
+    model: LatentModel,
     x_test,
     *,
     x_train=None,
@@ -74,13 +75,13 @@ def evaluate(
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : LatentModel
         A vaelab module (``PPCA``, ``VAE``, ``Autoencoder``), e.g. ``estimator.module_``, in eval mode.
     x_test : tensor or array, shape (n_test, n_features)
         Held-out data; n_test >= 2.
     x_train : tensor or array, shape (n_train, n_features), optional
-        Fits the completeness feature space (unless ``feature_space`` is given) and the Gaussian of
-        the ``"fitted_gaussian"`` sampler. Without it and without ``feature_space`` the
+        Fits the completeness feature space (unless ``feature_space`` is given), and the
+        ``"gmm"`` sampler's mixture for a model that keeps no training codes. Without it and without ``feature_space`` the
         completeness section is None.
     n_iw_samples : int
         K for the importance-sampled log-likelihood (VAE only).
@@ -116,13 +117,14 @@ def evaluate(
     x_fit = None if x_train is None else as_data(model, x_train, "x_train", min_rows=2)
     seeds = dict(zip(_SEED_NAMES, np.random.SeedSequence(seed).generate_state(len(_SEED_NAMES)).tolist()))
     n, d = x.shape
-    probabilistic = callable(getattr(model, "encode", None))
-    likelihood_name = getattr(getattr(model, "likelihood", None), "name", None) or None
+    probabilistic = isinstance(model, ProbabilisticModel)
+    likelihood_name = model.likelihood.name or None
     notes: list[str] = []
+    exact = model.exact_log_likelihood(x[:1]) if probabilistic else None
 
     # -- likelihoods: exact (PPCA), importance-sampled (VAE) or none (autoencoder)
-    if callable(getattr(model, "log_marginal", None)):
-        ll = torch.cat([model.log_marginal(x[i : i + 4096]) for i in range(0, n, 4096)])
+    if exact is not None:
+        ll = torch.cat([model.exact_log_likelihood(x[i : i + 4096]) for i in range(0, n, 4096)])
         log_likelihood = _stat(ll, "nats", estimator="exact")
     elif probabilistic:
         iw = iw_estimate(model, x, n_iw_samples, seed=seeds["iw"], batch_size=batch_size, chunk_size=chunk_size)
@@ -181,11 +183,12 @@ def evaluate(
     z_data = embed(model, x[order[: min(n_lipschitz, n)]], 4096)
     lipschitz_kwargs = dict(eps=eps, n_directions=n_directions, batch_size=4 * batch_size)
     around_data = summarize(decoder_lipschitz(model, z_data, seed=seeds["lipschitz_data"], **lipschitz_kwargs))
-    sampler = "prior" if probabilistic else ("fitted_gaussian" if x_fit is not None else None)
+    has_codes = int(model.code_sample_size) > 0 or x_fit is not None
+    sampler = "prior" if probabilistic else ("gmm" if has_codes else None)
     if sampler is None:
         around_samples = {
             "sampler": None,
-            "reason": "an autoencoder has no prior; pass x_train to fit a Gaussian to its codes",
+            "reason": "an autoencoder has no prior; fit it with vaelab (which keeps codes) or pass x_train",
         }
     else:
         z_samples = sample_codes(model, n_lipschitz, seeds["lipschitz_samples"], sampler, x_train=x_fit)
@@ -219,11 +222,11 @@ def evaluate(
             "n_samples": n,
             "samples": "decoder means of sampled codes, against x_test",
         }
-        for name in ("prior", "fitted_gaussian"):
+        for name in SAMPLERS:
             # An autoencoder's prior samples are kept on purpose: their poor quality next to a
             # VAE's is what the KL regulariser buys.
-            if name == "fitted_gaussian" and x_fit is None:
-                completeness[name] = {"value": None, "reason": "needs x_train to fit the Gaussian to its codes"}
+            if name == "gmm" and not has_codes:
+                completeness[name] = {"value": None, "reason": "needs kept training codes or x_train to fit the mixture"}
             else:
                 result = prior_sample_quality(model, x, feature_space, n, seeds[name], name, x_train=x_fit, k=k)
                 completeness[name] = result.to_dict()
@@ -255,7 +258,7 @@ def evaluate(
             "likelihood": likelihood_name,
             "n_examples": n,
             "n_features": d,
-            "latent_dim": int(getattr(model, "latent_dim", z_data.shape[1])),
+            "latent_dim": model.latent_dim,
             "seed": seed,
             "log_likelihood": log_likelihood,
             "elbo": elbo_entry,

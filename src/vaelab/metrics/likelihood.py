@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import Distribution, kl_divergence
 
-from ..allocator import retain_freed_memory
 from ..errors import ConfigError
+from ..models import LatentModel, ProbabilisticModel, kl_term, log_importance_weights
 from ._common import (
     as_data,
     as_labels,
@@ -74,8 +74,8 @@ class ElboTerms:
     kl: torch.Tensor  # KL(q(z|x) || p(z)), the rate
 
 
-def _require_encoder(model: torch.nn.Module, metric: str) -> None:
-    if not callable(getattr(model, "encode", None)):
+def _require_encoder(model: LatentModel, metric: str) -> None:
+    if not isinstance(model, ProbabilisticModel):
         raise ConfigError(
             f"{metric} needs a model with encode(x) -> q(z|x) (a VAE or PPCA); "
             f"{type(model).__name__} has none (a deterministic autoencoder defines no density)"
@@ -183,7 +183,6 @@ def iw_estimate(
         unreliable when the weights are heavy-tailed (small ESS).
     """
     _require_encoder(model, "iw_log_likelihood")
-    retain_freed_memory()
     n_samples, seed, batch_size, chunk_size = _check_sampling(n_samples, seed, batch_size, chunk_size)
     x = as_data(model, x)
     labels = _labels(model, y, len(x))
@@ -193,7 +192,7 @@ def iw_estimate(
     lse2 = lse.clone()
     for rows, xb, lb, qz, chunks in _posterior_batches(model, x, labels, n_samples, seed, batch_size, chunk_size):
         for z in chunks:  # (c, b, latent_dim)
-            log_w = (model.decode(z, *lb).log_prob(xb) + prior.log_prob(z) - qz.log_prob(z)).double()  # (c, b)
+            log_w = log_importance_weights(model, xb, z, qz, *lb, prior=prior).double()  # (c, b)
             lse[rows] = torch.logaddexp(lse[rows], torch.logsumexp(log_w, 0))
             lse2[rows] = torch.logaddexp(lse2[rows], torch.logsumexp(2 * log_w, 0))
     ess = torch.exp(2 * lse - lse2)
@@ -260,17 +259,14 @@ def elbo(
     reconstruction = torch.zeros(len(x), dtype=torch.float64, device=x.device)
     kl = torch.zeros_like(reconstruction)
     for rows, xb, lb, qz, chunks in _posterior_batches(model, x, labels, n_samples, seed, batch_size, chunk_size):
-        try:
-            kl[rows] = kl_divergence(qz, prior).double()
-            closed_form = True
-        except NotImplementedError:
-            closed_form = False
+        exact = model.expected_reconstruction(xb, qz)  # closed form (PPCA): then ELBO = log p(x) to rounding
+        if exact is not None:
+            reconstruction[rows] = exact.double() * n_samples
         for z in chunks:  # (c, b, latent_dim)
-            reconstruction[rows] -= model.decode(z, *lb).log_prob(xb).double().sum(0)
-            if not closed_form:
-                kl[rows] += (qz.log_prob(z) - prior.log_prob(z)).double().sum(0)
-        if not closed_form:
-            kl[rows] /= n_samples
+            if exact is None:
+                reconstruction[rows] -= model.decode(z, *lb).log_prob(xb).double().sum(0)
+            # closed form where registered (each chunk adds its share of it), else Monte Carlo
+            kl[rows] += kl_term(qz, prior, z).double() * (len(z) / n_samples)
     reconstruction /= n_samples
     return ElboTerms((-(reconstruction + kl)).float(), reconstruction.float(), kl.float())
 
@@ -298,7 +294,7 @@ def posterior_mean_variance(model: torch.nn.Module, x, batch_size: int = 1024, *
     x = as_data(model, x, min_rows=2)
     batch_size = check_int("batch_size", batch_size, 1)
     labels = _labels(model, y, len(x))
-    has_encoder = callable(getattr(model, "encode", None))
+    has_encoder = isinstance(model, ProbabilisticModel)
     means = []
     for start in range(0, len(x), batch_size):
         rows = slice(start, start + batch_size)

@@ -1,9 +1,15 @@
-"""Plain network builders shared by encoders and decoders."""
+"""Network builders shared by encoders and decoders: MLP, gated MLP, CNN (:mod:`.conv`).
+
+The gated MLP is the one of Tomczak & Welling's VampPrior experiments (after Dauphin et al.,
+2017, "Language modeling with gated convolutional networks"): every hidden layer computes
+``h = (W x + b) * sigmoid(V x + c)``, and the output layer is linear.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from ..errors import ConfigError
@@ -21,7 +27,28 @@ def mlp(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequen
     return nn.Sequential(*layers)
 
 
-ARCHITECTURES = ("mlp", "conv")
+class GatedDense(nn.Module):
+    """``(..., n_in) -> (..., n_out)``: a linear map gated by a sigmoid of another."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.value = nn.Linear(n_in, n_out)
+        self.gate = nn.Linear(n_in, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value(x) * torch.sigmoid(self.gate(x))
+
+
+def gated_mlp(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequential:
+    """Gated hidden layers (no other activation), then a linear output layer."""
+    sizes = [in_features, *hidden]
+    layers: list[nn.Module] = [GatedDense(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    layers.append(nn.Linear(sizes[-1], out_features))
+    return nn.Sequential(*layers)
+
+
+_MLPS = {"mlp": mlp, "gated_mlp": gated_mlp}
+ARCHITECTURES = (*_MLPS, "conv")
 
 
 def _check_architecture(architecture: str, sample_shape: tuple[int, ...] | None) -> None:
@@ -46,7 +73,7 @@ def encoder_net(
     _check_architecture(architecture, sample_shape)
     if architecture == "conv":
         return conv_encoder(sample_shape, out_features, channels)
-    return mlp(n_features, hidden, out_features)
+    return _MLPS[architecture](n_features, hidden, out_features)
 
 
 def decoder_net(
@@ -61,4 +88,4 @@ def decoder_net(
     _check_architecture(architecture, sample_shape)
     if architecture == "conv":
         return conv_decoder(latent_dim, sample_shape, tuple(reversed(channels)))
-    return mlp(latent_dim, tuple(reversed(hidden)), n_features)
+    return _MLPS[architecture](latent_dim, tuple(reversed(hidden)), n_features)
