@@ -1,20 +1,19 @@
 """Private helpers shared by the metrics: input checks, seeded noise, chunked decoding.
 
-Randomness is a function of the seed and of the example's position, drawn on the CPU, so the
-numbers a metric returns never depend on batch or chunk sizes or on the device the model runs on
-(up to floating-point error):
+Randomness is drawn on the CPU, so the numbers a metric returns never depend on batch or chunk
+sizes or on the device the model runs on (up to floating-point error):
 
 * :func:`standard_normal` gives example ``i`` its own ``torch.Generator``, seeded from
   ``SeedSequence(s)``'s ``i``-th word (a few draws per example: continuity's directions);
 * :func:`noise_chunks` draws the ``(n_examples, n_samples)`` noise of the importance-sampled metrics
-  in fixed tiles of 16 examples x 64 samples, each from a generator seeded by
-  ``SeedSequence(s, spawn_key=(example_block, sample_block))``. The tiles do not move with
-  ``batch_size`` or ``chunk_size``, and one row of them is held at a time, so memory does not grow
-  with the number of samples; one generator per tile (not per example) keeps seeding cheap.
+  per example, keyed on the example's *content* and the seed (:func:`example_keys`), in blocks of
+  64 samples. An example's estimate is therefore the same whether it is scored alone, in a subset
+  or in any order; one block of 64 samples is held at a time, so memory does not grow with K.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
 
@@ -86,34 +85,36 @@ def standard_normal(seeds: list[int], shape: tuple[int, ...], device: torch.devi
     return torch.stack(rows).to(device)
 
 
-# A noise tile: examples x samples drawn by one generator. Changing either changes every number.
-_TILE_EXAMPLES, _TILE_SAMPLES = 16, 64
+_BLOCK_SAMPLES = 64  # samples per generator: changing it changes every number
 
 
-def _noise_tile(seed: int, example_block: int, sample_block: int, width: int) -> torch.Tensor:
-    """Tile ``(example_block, sample_block)`` of a call's noise: shape ``(64, 16, width)``."""
+def example_keys(x: torch.Tensor, seed: int) -> list[bytes]:
+    """A 16-byte key per row of ``x`` ``(n, d)``: a keyed hash of the row's float32 bytes and ``seed``."""
+    rows = x.detach().to("cpu", torch.float32).contiguous().numpy()
+    salt = int(seed).to_bytes(8, "little")
+    return [hashlib.blake2b(row.tobytes(), digest_size=16, key=salt).digest() for row in rows]
+
+
+def _noise_block(key: bytes, block: int, width: int) -> torch.Tensor:
+    """Samples ``[64 * block, 64 * (block + 1))`` of one example's noise: shape ``(64, width)``."""
     # torch's CPU generator keeps only the low 32 bits of a seed, so derive exactly 32 bits.
-    word = np.random.SeedSequence(seed, spawn_key=(example_block, sample_block)).generate_state(1)[0]
-    return torch.randn((_TILE_SAMPLES, _TILE_EXAMPLES, width), generator=torch.Generator().manual_seed(int(word)))
+    word = int.from_bytes(hashlib.blake2b(block.to_bytes(8, "little"), digest_size=4, key=key).digest(), "little")
+    return torch.randn((_BLOCK_SAMPLES, width), generator=torch.Generator().manual_seed(word))
 
 
 def noise_chunks(
-    seed: int, rows: slice, n_samples: int, chunk_size: int, width: int, device: torch.device
+    keys: list[bytes], n_samples: int, chunk_size: int, width: int, device: torch.device
 ) -> Iterator[torch.Tensor]:
-    """Standard normal noise for examples ``rows`` (a slice with start and stop), in sample chunks.
+    """Standard normal noise for the examples with ``keys`` (see :func:`example_keys`), in sample chunks.
 
-    Yields ``(c, b, width)`` tensors, ``c <= chunk_size``, ``b = rows.stop - rows.start``, whose
-    concatenation over chunks is ``(n_samples, b, width)``. Entry ``[k, i]`` depends only on the seed,
-    the example ``rows.start + i`` and the sample ``k``. Holds about one chunk and one row of tiles
-    (64 samples of the batch's 16-example blocks) at a time, whatever ``n_samples``.
+    Yields ``(c, b, width)`` tensors, ``c <= chunk_size``, ``b = len(keys)``, whose concatenation
+    over chunks is ``(n_samples, b, width)``. Entry ``[k, i]`` depends only on ``keys[i]`` and the
+    sample ``k``. Holds about one chunk and one block of 64 samples per example at a time.
     """
-    first = rows.start // _TILE_EXAMPLES
-    blocks = range(first, (rows.stop - 1) // _TILE_EXAMPLES + 1)
-    columns = slice(rows.start - first * _TILE_EXAMPLES, rows.stop - first * _TILE_EXAMPLES)
     pending, held = [], 0
-    for sample_block in range(math.ceil(n_samples / _TILE_SAMPLES)):
-        tiles = [_noise_tile(seed, block, sample_block, width) for block in blocks]
-        row = torch.cat(tiles, dim=1)[: n_samples - sample_block * _TILE_SAMPLES, columns]  # (<= 64, b, width)
+    for block in range(math.ceil(n_samples / _BLOCK_SAMPLES)):
+        row = torch.stack([_noise_block(key, block, width) for key in keys], dim=1)  # (64, b, width)
+        row = row[: n_samples - block * _BLOCK_SAMPLES]
         while len(row):
             take = min(chunk_size - held, len(row))
             pending.append(row[:take])

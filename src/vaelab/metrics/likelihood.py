@@ -16,8 +16,9 @@ All values are per example, in nats, higher is better for (log-)likelihoods.
 * :func:`active_units` — Burda et al. (2016), section 5.2: latent dimension ``u`` is active when
   ``Cov_x(E_{q(z|x)}[z_u]) > 0.01``.
 
-The sampling is seeded per example and sample (see :mod:`vaelab.metrics._common`): the same seed
-gives the same numbers whatever ``batch_size`` and ``chunk_size``, and memory does not grow with K.
+The sampling is seeded per example, by its content, and per sample (see :mod:`vaelab.metrics._common`):
+the same seed gives the same number for an example whatever the rows around it, ``batch_size`` and
+``chunk_size``, and memory does not grow with K.
 
 Conditional models (``encode(x, y)``, ``decode(z, y)``) take class indices ``y`` of shape ``(n,)``;
 the metrics then estimate log p(x | y) and pass ``y`` with ``x`` batch by batch.
@@ -40,6 +41,7 @@ from ._common import (
     check_int,
     check_positive,
     check_seed,
+    example_keys,
     noise_chunks,
     normal_parameters,
 )
@@ -63,6 +65,11 @@ class ImportanceSampledLogLikelihood:
     effective_sample_size: torch.Tensor  # (sum_k w_k)^2 / sum_k w_k^2, in [1, K]
     standard_error: torch.Tensor  # delta-method Monte Carlo error, sqrt(1/ESS - 1/K), nats
     n_samples: int  # K, the number of samples drawn and divided by
+    # The ELBO from the same K draws, (1/K) sum_k log w_k: never above log_likelihood (Jensen, per
+    # example), so the two can be printed side by side without noise inverting their order.
+    elbo: torch.Tensor
+    elbo_standard_error: torch.Tensor  # sd_k(log w_k) / sqrt(K), nats
+    kl: torch.Tensor  # KL(q(z|x) || p(z)): closed form where registered, else Monte Carlo over the K draws
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ def _posterior_batches(
         xb, lb = x[rows], tuple(label[rows] for label in labels)
         qz = model.encode(xb, *lb)
         loc, scale = normal_parameters(qz)  # (b, latent_dim) each
-        eps = noise_chunks(seed, rows, n_samples, chunk_size, loc.shape[-1], x.device)
+        eps = noise_chunks(example_keys(xb, seed), n_samples, chunk_size, loc.shape[-1], x.device)
         yield rows, xb, lb, qz, (loc + scale * e for e in eps)
 
 
@@ -190,15 +197,31 @@ def iw_estimate(
     # running log-sum-exp of w and of w^2 over sample chunks, in float64: (n,) each
     lse = torch.full((len(x),), -math.inf, dtype=torch.float64, device=x.device)
     lse2 = lse.clone()
+    # running sums of log w and of (log w - first chunk's mean)^2, for the ELBO and its spread
+    total, shift, square = torch.zeros_like(lse), torch.zeros_like(lse), torch.zeros_like(lse)
+    kl = torch.zeros_like(lse)
     for rows, xb, lb, qz, chunks in _posterior_batches(model, x, labels, n_samples, seed, batch_size, chunk_size):
-        for z in chunks:  # (c, b, latent_dim)
+        for i, z in enumerate(chunks):  # (c, b, latent_dim)
             log_w = log_importance_weights(model, xb, z, qz, *lb, prior=prior).double()  # (c, b)
             lse[rows] = torch.logaddexp(lse[rows], torch.logsumexp(log_w, 0))
             lse2[rows] = torch.logaddexp(lse2[rows], torch.logsumexp(2 * log_w, 0))
+            if i == 0:
+                shift[rows] = log_w.mean(0)  # centring keeps the variance sum exact in float64
+            total[rows] += log_w.sum(0)
+            square[rows] += (log_w - shift[rows]).square().sum(0)
+            kl[rows] += kl_term(qz, prior, z).double() * (len(z) / n_samples)
     ess = torch.exp(2 * lse - lse2)
     standard_error = (1 / ess - 1 / n_samples).clamp_min(0).sqrt()
+    elbo_mean = total / n_samples
+    variance = (square / n_samples - (elbo_mean - shift).square()).clamp_min(0) * (n_samples / max(n_samples - 1, 1))
     return ImportanceSampledLogLikelihood(
-        (lse - math.log(n_samples)).float(), ess.float(), standard_error.float(), n_samples
+        (lse - math.log(n_samples)).float(),
+        ess.float(),
+        standard_error.float(),
+        n_samples,
+        elbo_mean.float(),
+        (variance / n_samples).sqrt().float(),
+        kl.float(),
     )
 
 
