@@ -282,7 +282,10 @@ def train(
             if X_val is None:
                 progress.history.best_epoch = epoch
             else:
-                val_terms = _mean_terms(objective, X_val, 4 * config.batch_size, prepare_batch).tolist()
+                # The same noise (reparameterisation, binarisation) in every validation pass: epochs
+                # are compared on common random numbers, so early stopping sees the model, not the draw.
+                with seeded(config.shuffle_seed + rank, device):
+                    val_terms = _mean_terms(objective, X_val, 4 * config.batch_size, prepare_batch).tolist()
                 for name, value in zip(_names(objective), val_terms):
                     progress.history.validation.setdefault(name, []).append(value)
                 postfix["val"] = f"{val_terms[0]:.4g}"
