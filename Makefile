@@ -1,9 +1,12 @@
 # Two commands do everything on a fresh machine:
 #   make demo   create .venv, install vaelab, run the main job (compare PCA, AE and VAE on digits)
-#   make test   install the test tools and run the whole suite
+#   make test   install the test tools and the Debian packages the suite needs, then run the whole suite
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+# What the suite needs from Debian: the real Fashion-MNIST, and Chromium + its driver for the
+# report's browser test.
+DEB_PACKAGES := dataset-fashion-mnist chromium chromium-driver
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,11 +16,30 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install demo test
+.PHONY: install system-packages demo test
 install: $(VENV)/.installed
+
+# Installs the missing DEB_PACKAGES when run as root; otherwise stops with one line naming them.
+# dpkg-query's status, not `dpkg -s`: a removed package whose config files remain is still
+# "known" to dpkg -s (exit 0) but not installed.
+system-packages:
+	@missing=""; \
+	for pkg in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$pkg"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "make test: the suite needs the Debian packages$$missing (no apt-get here: install Fashion-MNIST, Chromium and chromedriver by other means)" >&2; exit 1; \
+	fi; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "make test: missing Debian packages$$missing; install them with: sudo apt-get install$$missing" >&2; exit 1; \
+	fi; \
+	echo "make test: installing Debian packages$$missing"; \
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing </dev/null
 
 demo: install
 	$(VENV)/bin/vaelab compare
 
-test: install
+test: install system-packages
 	$(PY) -m pytest -q

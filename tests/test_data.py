@@ -363,10 +363,12 @@ def test_binarize_threshold_static_dynamic(rng):
 @pytest.mark.parametrize(
     ("fit_args", "error", "match"),
     [
-        ({"kind": "whiten"}, ConfigError, "kind must be one of none, scale, standardize"),
-        ({"kind": "scale"}, ConfigError, "kind='scale' needs pixel_max"),
+        ({"kind": "whiten"}, ConfigError, "preprocessing must be one of 'auto', 'none', 'scale', 'standardize'"),
+        ({"kind": "scale"}, ConfigError, "preprocessing='scale' needs pixel_max"),
         ({"kind": "scale", "pixel_max": 10.0}, DataError, r"values span \[0, 255\]"),
-        ({"kind": "standardize", "binarize": "static"}, ConfigError, "Preprocessing.binarize"),
+        ({"kind": "standardize", "binarize": "static"}, ConfigError,
+         r"binarize='static' needs preprocessing='scale' .* but preprocessing='standardize'; pass "
+         r"preprocessing='scale' with pixel_max, or binarize='none'"),
         ({"kind": "scale", "pixel_max": 255, "binarize": "maybe"}, ConfigError, "binarize must be one of"),
         ({"kind": "scale", "pixel_max": 255, "threshold": 1.5}, ConfigError, "Preprocessing.threshold"),
     ],

@@ -26,6 +26,11 @@ IN_MEMORY_LIMIT = 1 << 30
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
+# The most memory one array read into memory (an .npz member, a gzipped IDX file, one decoded
+# image) may claim, as a fraction of the machine's physical memory: a header claiming more is
+# refused before anything is allocated, not discovered by the allocator.
+MEMORY_FRACTION = 0.5
+
 _DTYPE_WORDS = {
     "c": "complex numbers",
     "O": "Python objects",
@@ -35,6 +40,34 @@ _DTYPE_WORDS = {
     "M": "dates",
     "m": "time spans",
 }
+
+
+def memory_budget() -> int:
+    """Bytes one in-memory array may take: ``MEMORY_FRACTION`` of physical memory (4 GiB if unknown)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX, or the value is not known
+        total = 8 << 30
+    return int(total * MEMORY_FRACTION)
+
+
+def describe_bytes(n: int) -> str:
+    """``n`` bytes in words: "316 bytes", "7.3 TiB"."""
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    value, i = float(n), 0
+    while value >= 1024 and i < len(units) - 1:
+        value, i = value / 1024, i + 1
+    return f"{n} bytes" if i == 0 else f"{value:.3g} {units[i]}"
+
+
+def check_claimed_bytes(claimed: int, where: str, what: str, fix: str) -> None:
+    """Raise a DataError when reading ``claimed`` bytes into memory would exceed `memory_budget`."""
+    budget = memory_budget()
+    if claimed > budget:
+        raise DataError(
+            f"{where}: {what} would need {describe_bytes(claimed)} in memory, over the budget of "
+            f"{describe_bytes(budget)} (half of this machine's memory); {fix}"
+        )
 
 
 def memmap_of(X) -> np.memmap | None:

@@ -8,7 +8,10 @@ float32 copy would exceed ``IN_MEMORY_LIMIT`` is decoded on demand (an `ImageFol
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +24,15 @@ from ._arrays import (
     as_samples,
     check_finite,
     check_labels,
+    check_claimed_bytes,
     check_numeric,
+    describe_bytes,
     image_pixel_max,
 )
 from .builtin import load_digits, load_fashion_mnist
 from .idx import read_idx
 from .images import ImageFolder, open_image_folder
-from .tables import read_table
+from .tables import DELIMITERS, read_table
 
 DATASET_NAMES = ("digits", "fashion-mnist")
 FILE_TYPES = (".npy", ".npz", ".csv", ".tsv", "IDX (*-ubyte, *-ubyte.gz)", "a folder of PNG/JPEG images")
@@ -55,8 +60,11 @@ class Dataset:
     sample_shape : tuple of int
         ``(n_features,)`` for tables, ``(C, H, W)`` for images.
     pixel_max : float or None
-        The full-scale value that maps images to [0, 1] (16 for digits, 255 for 8-bit images);
-        None for tables and for images whose range cannot be told.
+        The full-scale value that maps images to [0, 1] (16 for digits, 255 for 8-bit images and
+        for any uint8 array); None for other tables and for images whose range cannot be told.
+    feature_names : tuple of str or None
+        The column names of a CSV/TSV header (the label column left out), for reports;
+        None when the source has none.
     """
 
     name: str
@@ -66,6 +74,7 @@ class Dataset:
     y_test: np.ndarray | None
     sample_shape: tuple[int, ...]
     pixel_max: float | None
+    feature_names: tuple[str, ...] | None = None
 
     @property
     def is_image(self) -> bool:
@@ -101,7 +110,7 @@ def _file_type(path: Path) -> str | None:
 # Which of load()'s options each source understands; any other option given is an error.
 _OPTIONS = {
     "digits": (), "fashion-mnist": ("data_dir",), "npy": (), "npz": ("key", "label_column"),
-    "csv": ("header", "label_column"), "tsv": ("header", "label_column"), "idx": (),
+    "csv": ("header", "label_column", "delimiter"), "tsv": ("header", "label_column", "delimiter"), "idx": (),
     "images": ("image_size",),
 }
 
@@ -140,9 +149,52 @@ def _read_npy(path: Path, where: str) -> np.ndarray:
         raise DataError(f"{where}: not a valid .npy file ({exc}); save it with numpy.save") from exc
 
 
+def _check_npz_members(path: Path, where: str) -> None:
+    """Check every member's .npy header against its stored size and the memory budget.
+
+    ``np.load`` allocates what a member's header claims before reading it, so a tiny archive can
+    claim terabytes; each claim is checked here first, from the headers alone.
+    """
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename
+            if not name.endswith(".npy"):
+                raise DataError(
+                    f"{where}: member {name!r} is not a .npy array (numpy.savez writes only .npy "
+                    "members); rebuild the archive with numpy.savez, or save the data as .npy"
+                )
+            with archive.open(info) as f:
+                try:
+                    version = np.lib.format.read_magic(f)
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read_header is None:
+                        raise ValueError(f"unsupported .npy format version {version}")
+                    shape, _, dtype = read_header(f)
+                except (ValueError, EOFError) as exc:
+                    raise DataError(
+                        f"{where}: member {name!r} is not a valid .npy array ({exc}); save it with numpy.savez"
+                    ) from exc
+                n_head = f.tell()
+            if dtype.hasobject:
+                continue  # refused by allow_pickle=False when read, before any allocation
+            claimed = math.prod(shape) * dtype.itemsize  # Python ints: a hostile shape cannot wrap
+            if claimed != info.file_size - n_head:
+                raise DataError(
+                    f"{where}: member {name!r} claims shape {shape} of {dtype} "
+                    f"({describe_bytes(claimed)}) but holds {describe_bytes(max(0, info.file_size - n_head))} "
+                    "of data; the archive is corrupted: save it again with numpy.savez"
+                )
+            check_claimed_bytes(
+                claimed, where, f"member {name!r} of shape {shape}",
+                "save that array as .npy, which vaelab memory-maps instead of reading",
+            )
+
+
 def _read_npz(path: Path, key: str | None, label_key: str | None, where: str):
     """Read the data array (and labels, when present) from a .npz archive."""
     try:
+        _check_npz_members(path, where)
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
             if label_key is None:
@@ -169,22 +221,43 @@ def _read_npz(path: Path, key: str | None, label_key: str | None, where: str):
     return X, y
 
 
-def _finish(name: str, X: np.ndarray, y: np.ndarray | None, where: str, pixel_max=None) -> Dataset:
+def _finish(name: str, X: np.ndarray, y: np.ndarray | None, where: str, pixel_max=None,
+            feature_names=None) -> Dataset:
     """Check a user array and its labels and wrap them as a Dataset with no test split."""
     check_numeric(X, where)
     X, sample_shape = as_samples(X, where)
     check_finite(X, where)
     if y is not None:
         y = check_labels(y, len(X), where)
-    if pixel_max is None and len(sample_shape) == 3:
-        pixel_max = image_pixel_max(X)
-    return Dataset(name, X, y, None, None, sample_shape, pixel_max)
+    if pixel_max is None and (len(sample_shape) == 3 or X.dtype == np.uint8):
+        pixel_max = image_pixel_max(X)  # uint8 is 0..255 whatever its shape; other tables: None
+    return Dataset(name, X, y, None, None, sample_shape, pixel_max, feature_names)
 
 
 def _unknown(source: str) -> DataError:
+    close = difflib.get_close_matches(source.lower(), DATASET_NAMES, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
     return DataError(
-        f"{source!r} is neither a named data set nor an existing file or folder; named data sets: "
-        f"{', '.join(DATASET_NAMES)}; files: {', '.join(FILE_TYPES)}"
+        f"{source!r} is neither a named data set nor an existing file or folder; {hint}named data "
+        f"sets: {', '.join(DATASET_NAMES)}; files: {', '.join(FILE_TYPES)}"
+    )
+
+
+_SPECIAL_FILES = {
+    stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket",
+    stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+}
+
+
+def _check_regular(path: Path, where: str) -> None:
+    """Refuse anything but a regular file or a folder: reading a FIFO or a device could block or never end."""
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    what = next((words for test, words in _SPECIAL_FILES.items() if test(mode)), "not a regular file")
+    raise DataError(
+        f"{where}: is {what}, not a regular file; vaelab reads data from files it can check before "
+        "reading: save the data to a file first and pass that"
     )
 
 
@@ -207,6 +280,7 @@ def load(
     header: bool | None = None,
     data_dir: str | os.PathLike | None = None,
     image_size: tuple[int, int] | None = None,
+    delimiter: str | None = None,
 ) -> Dataset:
     """Load a named data set or a user file, checked, with values as read.
 
@@ -227,12 +301,16 @@ def load(
         CSV/TSV: the label column, by name (or index from 0 without a header).
         ``.npz``: the key of the label array.
     header : bool, optional
-        CSV/TSV: whether line 1 holds column names (detected when not given).
+        CSV/TSV: whether line 1 holds column names. Detected when not given: names are text
+        above numbers in every numeric column; a line 1 mixing text and numbers is refused.
     data_dir : path-like, optional
         ``"fashion-mnist"`` only: a folder with its four IDX files (default
         ``$VAELAB_DATA_DIR``, then ``/usr/share/datasets/fashion-mnist``).
     image_size : (height, width), optional
         Image folders only: resize every image to this size.
+    delimiter : {",", ";", "\\t"}, optional
+        CSV/TSV: the field separator; detected from the first lines when not given. Decimal
+        commas (``1,5``) are read when the separator is ``;`` or a tab.
 
     Returns
     -------
@@ -243,15 +321,19 @@ def load(
     Raises
     ------
     DataError
-        Unknown source, unreadable/corrupted/empty file, non-numeric values, NaN/inf, labels of
-        the wrong length, mixed image sizes or modes, Fashion-MNIST not installed.
+        Unknown source (with the closest data set name, if any), unreadable/corrupted/empty
+        file, a FIFO or device, non-numeric values, NaN/inf, labels of the wrong length, mixed
+        image sizes or modes, Fashion-MNIST not installed, or a file whose header claims more
+        memory than `vaelab.data._arrays.memory_budget` allows (checked before reading).
     ConfigError
         An option that does not apply to the source, or an invalid option value.
     """
     given = dict(key=key, label_column=label_column, header=header, data_dir=data_dir,
-                 image_size=image_size)
+                 image_size=image_size, delimiter=delimiter)
     if header is not None and not isinstance(header, bool):
         raise ConfigError(f"header must be True, False or None; got {header!r}")
+    if delimiter is not None and delimiter not in DELIMITERS:
+        raise ConfigError(f"delimiter must be one of ',', ';', '\\t' (tab), or None to detect it; got {delimiter!r}")
     source_str = os.fspath(source)
     if source_str in DATASET_NAMES:
         _check_options(source_str, source_str, **given)
@@ -267,28 +349,30 @@ def load(
             f"{source_str}: unknown file type {path.suffix or '(no extension)'!r}; "
             f"vaelab reads {', '.join(FILE_TYPES)}"
         )
+    _check_regular(path, source_str)
     _check_options(kind, source_str, **given)
     if kind != "images" and path.stat().st_size == 0:
         raise DataError(f"{source_str}: the file is empty")
     try:
-        return _load_file(path, kind, source_str, key, label_column, header, image_size)
+        return _load_file(path, kind, source_str, key, label_column, header, image_size, delimiter)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{source_str}: cannot read it ({exc})") from exc
 
 
-def _load_file(path, kind, where, key, label_column, header, image_size) -> Dataset:
+def _load_file(path, kind, where, key, label_column, header, image_size, delimiter) -> Dataset:
     if kind == "npy":
         return _finish(where, _read_npy(path, where), None, where)
     if kind == "npz":
         X, y = _read_npz(path, key, None if label_column is None else str(label_column), where)
         return _finish(where, X, y, where)
     if kind in ("csv", "tsv"):
-        X, y = read_table(path, delimiter="," if kind == "csv" else "\t", header=header,
-                          label_column=label_column, where=where)
-        return _finish(where, X, y, where)
+        table = read_table(path, delimiter=delimiter, default_delimiter="," if kind == "csv" else "\t",
+                           header=header, label_column=label_column, where=where)
+        return _finish(where, table.X, table.y, where, feature_names=table.feature_names)
     if kind == "idx":
         X = read_idx(path, where)
         labels = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
+        # is_file() is False for a FIFO or device named like a label file: those are left alone.
         y = read_idx(labels, str(labels)) if labels != path and labels.is_file() else None
         return _finish(where, X, y, where)
     images = open_image_folder(path, _check_image_size(image_size), where)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,12 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DataError
+from ._arrays import check_claimed_bytes
+
+# Values per image sample (C * H * W) vaelab's models take as one input vector: 2**24 is a
+# 4096x4096 grey or a 2364x2364 RGB image. A larger sample would make a first layer no machine
+# can hold, so it is refused from the header before anything is decoded.
+MAX_SAMPLE_VALUES = 1 << 24
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -38,9 +45,35 @@ def _describe(key: tuple[str, tuple[int, int]]) -> str:
 
 def _open(path: Path, where: str) -> Image.Image:
     try:
-        return Image.open(path)  # opened read-only; pixels are read lazily
-    except (OSError, Image.DecompressionBombError) as exc:
+        with warnings.catch_warnings():
+            # Sizes are checked by _check_dimensions against vaelab's own limits, in one message.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)  # opened read-only; pixels are read lazily
+    except Image.DecompressionBombError as exc:
+        raise DataError(
+            f"{where}: {path.name} claims more pixels than Pillow will decode ({exc}); downscale "
+            f"the images to at most {MAX_SAMPLE_VALUES:,} values each (e.g. 1024x1024)"
+        ) from exc
+    except OSError as exc:
         raise DataError(f"{where}: {path.name} is not a readable image ({exc})") from exc
+
+
+def _check_dimensions(path: Path, mode: str, size: tuple[int, int], image_size, where: str) -> None:
+    """Refuse, from the header alone, an image too large to decode or to use as one sample."""
+    width, height = size
+    channels = 1 if mode == "L" else 3
+    check_claimed_bytes(
+        width * height * channels, where, f"decoding {path.name} ({height}x{width} pixels)",
+        "downscale the images before loading them",
+    )
+    h, w = image_size if image_size else (height, width)
+    if h * w * channels > MAX_SAMPLE_VALUES:
+        fix = "pass a smaller image_size" if image_size else "pass image_size=(H, W) to resize them"
+        raise DataError(
+            f"{where}: {path.name} is {height}x{width} {_MODE_WORDS[mode]} pixels: one sample of "
+            f"{h * w * channels:,} values, over vaelab's limit of {MAX_SAMPLE_VALUES:,} per sample; "
+            f"{fix}, e.g. image_size=(256, 256), or downscale the files"
+        )
 
 
 class ImageFolder:
@@ -147,6 +180,7 @@ def open_image_folder(
                     f"{where}: {path.name} has Pillow mode {im.mode!r}; vaelab reads 8-bit grey "
                     "or RGB images: convert it (e.g. image.convert('RGB'))"
                 )
+            _check_dimensions(path, _MODES[im.mode], im.size, image_size, where)
             keys.append((_MODES[im.mode], im.size))
     _check_uniform(paths, keys, image_size, where)
     height, width = image_size if image_size else keys[0][1][::-1]
@@ -183,7 +217,7 @@ def _check_uniform(paths, keys, image_size, where) -> None:
     if len({m for m, _ in keys}) > 1:
         fixes.append("convert them all to one mode (grey or RGB)")
     if len({s for _, s in keys}) > 1:
-        fixes.append("pass image_size=(H, W) (--image-size H W) to resize them")
+        fixes.append("pass image_size=(H, W) to resize them")
     usual_words = _describe(usual) if image_size is None else _MODE_WORDS[usual[0]]
     raise DataError(
         f"{where}: images differ: most are {usual_words}, but {listed}{more}; {' and '.join(fixes)}"

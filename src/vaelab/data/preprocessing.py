@@ -3,6 +3,8 @@
 * ``"scale"``: ``x / pixel_max``, images to [0, 1].
 * ``"standardize"``: ``(x - mean) / std`` per feature, fitted on the training data.
 * ``"none"``: values as they are (cast to float32).
+* ``"auto"`` (a choice at fit time, never stored): ``"scale"`` for image-like data whose
+  full-scale value is known, ``"standardize"`` otherwise; see `auto_kind`.
 
 Binarisation (only after ``"scale"``) turns grey levels into {0, 1}: ``"threshold"``
 (``x > threshold``), ``"static"`` (one fixed Bernoulli draw per example, as in the statically
@@ -24,11 +26,31 @@ from typing import Literal
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ._arrays import check_numeric, row_chunks
+from ._arrays import check_numeric, image_pixel_max, row_chunks
 from .images import ImageFolder
 
-KINDS = ("none", "scale", "standardize")
+KINDS = ("none", "scale", "standardize")  # what a fitted Preprocessing is (and to_dict stores)
+CHOICES = ("auto", *KINDS)  # what a user may ask `fit` for
 BINARIZE = ("none", "threshold", "static", "dynamic")
+
+
+def auto_kind(sample_shape: tuple[int, ...], dtype, pixel_max: float | None) -> str:
+    """The one rule behind ``preprocessing="auto"``: ``"scale"`` or ``"standardize"``.
+
+    ``"scale"`` when the data are image-like, that is images ``(C, H, W)`` or any uint8 array,
+    and their full-scale value ``pixel_max`` is known (given, or told from the values by
+    `vaelab.data._arrays.image_pixel_max`): values in [0, pixel_max] map to [0, 1] without
+    distorting them. Everything else (tables, images of unknown range) is standardised.
+
+    Parameters
+    ----------
+    sample_shape : tuple of int
+        The shape of one sample: ``(n_features,)`` or ``(C, H, W)``.
+    dtype : numpy dtype
+    pixel_max : float or None
+    """
+    image_like = len(sample_shape) == 3 or np.dtype(dtype) == np.uint8
+    return "scale" if image_like and pixel_max is not None else "standardize"
 
 
 def _is_real(v) -> bool:
@@ -100,7 +122,10 @@ class Preprocessing:
         if self.binarize not in BINARIZE:
             raise bad("binarize", f"one of {', '.join(BINARIZE)}")
         if self.binarize != "none" and self.kind != "scale":
-            raise bad("binarize", f"'none' unless kind='scale' (binarising needs values in [0, 1]; kind={self.kind!r})")
+            raise ConfigError(
+                f"binarize={self.binarize!r} needs preprocessing='scale' (binarising needs values in "
+                f"[0, 1]); got preprocessing={self.kind!r}: pass preprocessing='scale' or binarize='none'"
+            )
         if self.kind == "scale":
             if not (_is_real(self.pixel_max) and self.pixel_max > 0):
                 raise bad("pixel_max", "a positive finite number for kind='scale'")
@@ -137,7 +162,7 @@ class Preprocessing:
         cls,
         X,
         *,
-        kind: Literal["none", "scale", "standardize"],
+        kind: Literal["auto", "none", "scale", "standardize"],
         binarize: Literal["none", "threshold", "static", "dynamic"] = "none",
         pixel_max: float | None = None,
         threshold: float = 0.5,
@@ -148,13 +173,15 @@ class Preprocessing:
         Parameters
         ----------
         X : array of shape (n_samples, ...)
-            Raw training values.
-        kind : {"none", "scale", "standardize"}
+            Raw training values: ``(n, d)`` tables or ``(n, C, H, W)`` images.
+        kind : {"auto", "none", "scale", "standardize"}
+            The user's ``preprocessing`` parameter. ``"auto"`` resolves by `auto_kind` (pixel_max
+            told from the values when not given) and the result records the concrete kind.
         binarize : {"none", "threshold", "static", "dynamic"}
-            Only with ``kind="scale"``.
+            Only with ``"scale"``.
         pixel_max : float, optional
-            Required for ``"scale"`` (use ``Dataset.pixel_max``); ignored by the other kinds.
-            Values must lie in [0, pixel_max].
+            Required for ``"scale"`` (use ``Dataset.pixel_max``); ignored by ``"standardize"``
+            and ``"none"``. Values must lie in [0, pixel_max].
         threshold, seed
             For ``binarize="threshold"`` and ``"static"``.
 
@@ -162,16 +189,33 @@ class Preprocessing:
         -------
         Preprocessing
         """
-        if kind not in KINDS:
-            raise ConfigError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+        if kind not in CHOICES:
+            raise ConfigError(f"preprocessing must be one of {', '.join(map(repr, CHOICES))}; got {kind!r}")
+        if binarize not in BINARIZE:
+            raise ConfigError(f"binarize must be one of {', '.join(map(repr, BINARIZE))}; got {binarize!r}")
         X = _as_batch(X, "Preprocessing.fit")
         if len(X) == 0:
             raise DataError("Preprocessing.fit: X has no samples")
+        asked = kind
+        if kind == "auto":
+            # (n, H, W) is grey images, as everywhere in vaelab.data
+            sample_shape = {3: (1, *X.shape[1:]), 4: tuple(X.shape[1:])}.get(X.ndim, (math.prod(X.shape[1:]),))
+            if pixel_max is None and (len(sample_shape) == 3 or X.dtype == np.uint8):
+                pixel_max = image_pixel_max(X)
+            kind = auto_kind(sample_shape, X.dtype, pixel_max)
+        if binarize != "none" and kind != "scale":
+            why = (f"preprocessing='auto' chose {kind!r}: the data are not images or uint8 of a "
+                   "known range" if asked == "auto" else f"preprocessing={kind!r}")
+            raise ConfigError(
+                f"binarize={binarize!r} needs preprocessing='scale' (binarising needs values in "
+                f"[0, 1]), but {why}; pass preprocessing='scale' with pixel_max, or binarize='none'"
+            )
         if kind == "scale":
             if pixel_max is None:
                 raise ConfigError(
-                    "kind='scale' needs pixel_max (Dataset.pixel_max is None for tables and for "
-                    "images of unknown range); pass pixel_max, or use kind='standardize'"
+                    "preprocessing='scale' needs pixel_max (the raw full-scale value, e.g. 255 for "
+                    "8-bit images; it is unknown for tables and for images of unknown range); "
+                    "pass pixel_max, or use preprocessing='standardize'"
                 )
             fitted = cls("scale", binarize, pixel_max, threshold=threshold, seed=seed)
             if X.dtype.kind == "u" and np.iinfo(X.dtype).max <= fitted.pixel_max:
@@ -181,8 +225,8 @@ class Preprocessing:
                 lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
             if lo < 0 or hi > fitted.pixel_max:
                 raise DataError(
-                    f"Preprocessing.fit: values span [{lo:g}, {hi:g}] but kind='scale' maps "
-                    f"[0, {pixel_max:g}] to [0, 1]; pass the right pixel_max or use kind='standardize'"
+                    f"Preprocessing.fit: values span [{lo:g}, {hi:g}] but preprocessing='scale' maps "
+                    f"[0, {pixel_max:g}] to [0, 1]; pass the right pixel_max or use preprocessing='standardize'"
                 )
             return fitted
         if kind == "standardize":
@@ -260,6 +304,47 @@ class Preprocessing:
             flat += mean
         return flat.reshape(shape)
 
+    # -- change of variables --------------------------------------------------------------
+    def log_abs_det_jacobian(self, n_features: int | None = None) -> float | None:
+        """``log |det d(model value) / d(raw value)|`` per example, in nats; None for binarised data.
+
+        A density the model gives in model space becomes one in the data's (raw) units by
+        ``log p_raw(x) = log p_model(transform(x)) + log_abs_det_jacobian(n_features)``. Every
+        kind is an affine map, so the term is the same for every example:
+        ``-n_features * log(pixel_max)`` for ``"scale"``, ``-sum(log std)`` for
+        ``"standardize"``, 0 for ``"none"``.
+
+        Parameters
+        ----------
+        n_features : int, optional
+            Values per example, ``prod(sample_shape)``; required for ``"scale"`` (which applies
+            to any width), checked against the fitted width for ``"standardize"``.
+
+        Returns
+        -------
+        float or None
+            In nats per example. None when ``binarize`` is not ``"none"``: binarising is a
+            discrete map, so the model gives a probability mass of the binarised values and there
+            is no density of the raw values to convert to.
+        """
+        if n_features is not None and (
+            not isinstance(n_features, numbers.Integral) or isinstance(n_features, bool) or n_features < 1
+        ):
+            raise ConfigError(f"n_features must be a positive integer; got {n_features!r}")
+        if self.binarize != "none":
+            return None
+        if self.kind == "none":
+            return 0.0
+        if self.kind == "standardize":
+            if n_features is not None and n_features != len(self.std):
+                raise DataError(
+                    f"n_features is {n_features}, but this preprocessing was fitted on {len(self.std)} features"
+                )
+            return -float(np.sum(np.log(np.asarray(self.std, dtype=np.float64))))
+        if n_features is None:
+            raise ConfigError("preprocessing='scale' applies to any width: pass n_features (values per example)")
+        return -int(n_features) * math.log(self.pixel_max)
+
     # -- saving ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """A JSON-safe dict (mean/std as lists); `from_dict` reads it back."""
@@ -302,7 +387,5 @@ def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def default_preprocessing(dataset) -> str:
-    """``"scale"`` for image data with a known ``pixel_max``, else ``"standardize"``."""
-    if len(dataset.sample_shape) == 3 and dataset.pixel_max is not None:
-        return "scale"
-    return "standardize"
+    """What ``preprocessing="auto"`` resolves to for a loaded `Dataset` (`auto_kind` on its fields)."""
+    return auto_kind(dataset.sample_shape, dataset.X_train.dtype, dataset.pixel_max)
