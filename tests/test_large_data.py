@@ -183,9 +183,10 @@ def test_fit_on_a_lazy_image_folder_matches_the_decoded_array(tmp_path, monkeypa
     params = {"latent_dim": 2, "hidden": (16,), "architecture": "mlp", "preprocessing": "scale", "epochs": 2,
               "batch_size": 32, "validation_fraction": 0.25, "random_state": 0}
     from_folder = Autoencoder(**params).fit(lazy)
-    # Each image once per epoch, once for the run's fingerprint (every row of so small a set) and
-    # once for the code-mixture sample; no pass over the folder to check or scale it.
-    assert len(decoded) == 2 * 120 + 120 + 120
+    # Each image once per epoch, once for the run's fingerprint (every row of so small a set),
+    # once for the code-mixture sample, and the 90 training rows once for the data-dependent
+    # initialisation (up to 256 rows); no pass over the folder to check or scale it.
+    assert len(decoded) == 2 * 120 + 120 + 120 + 90
     in_memory = Autoencoder(**params).fit(images)
     for name, tensor in in_memory.module_.state_dict().items():
         torch.testing.assert_close(from_folder.module_.state_dict()[name], tensor, atol=1e-4, rtol=1e-4)
