@@ -239,7 +239,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from .compare import read_comparison
+    from ..compare import read_comparison
     from ..data import load
 
     document, models = read_comparison(args.run)
