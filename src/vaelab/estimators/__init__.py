@@ -9,7 +9,8 @@ method checks that the model is fitted first.
 
 Layout: ``_base`` (the shared post-fit API), ``pca``, ``autoencoder``, ``vae``, ``conditional``
 (one class each), ``neural`` (neural fitting), ``params``/``checks`` (the parameter tables),
-``conditioning`` (labels), ``registry`` (every class by name), ``persistence`` (save/load).
+``conditioning`` (labels), ``registry`` (every class by name), ``modelfile`` (the saved-model
+format, save) and ``persistence`` (load, through the registry).
 """
 
 from ._base import LatentEstimator

@@ -21,6 +21,7 @@ from ..train import seed_from, seeded
 from ._codes import CODE_SAMPLE_SIZE, keep_code_sample
 from .checks import check_int
 from .conditioning import Unconditional
+from .modelfile import save as save_model
 from .params import ParamTable
 
 _CHUNK = 4096  # rows per forward pass when encoding/decoding whole arrays
@@ -218,6 +219,4 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
 
     def save(self, path) -> None:
         """Write the fitted model to directory ``path`` (JSON config + safetensors weights)."""
-        from .persistence import save  # persistence reads the registry, which imports this module
-
-        save(self, path)
+        save_model(self, path)

@@ -19,7 +19,9 @@ CODE_SAMPLE_SIZE = 2000  # training codes kept for the sampler (the model contra
 def keep_code_sample(module: LatentModel, codes: np.ndarray, seed: int) -> None:
     """Give ``module`` the training codes ``(m, latent_dim)``, m <= CODE_SAMPLE_SIZE, for its sampler.
 
-    Until the module keeps the codes itself (``module.set_code_sample``), the mixture is fitted here.
+    Until the module keeps the codes itself, the mixture is fitted here; with the model contract's
+    ``set_code_sample`` on main this body becomes one line:
+    ``module.set_code_sample(torch.from_numpy(codes).float())`` (the module fits its mixture lazily).
     """
     try:
         n_distinct = len(np.unique(codes, axis=0))
