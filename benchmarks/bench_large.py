@@ -79,9 +79,9 @@ def worker_fit(args) -> dict:
     load_s = time.perf_counter() - t0
     # A file shrunk with --rows to below the in-memory limit would be copied into memory: lower the
     # limit so that the on-disk path is measured at every size.
-    forced = X.size * 4 <= neural._IN_MEMORY_LIMIT
+    forced = X.size * 4 <= rows_module.TRAIN_IN_MEMORY_LIMIT
     if forced:
-        neural._IN_MEMORY_LIMIT = 0
+        rows_module.TRAIN_IN_MEMORY_LIMIT = 0
     rss_loaded = C.rss_mb()
     est = vaelab.VAE(latent_dim=20, hidden=(400,), epochs=1, validation_fraction=0, random_state=0)
     t0 = time.perf_counter()

@@ -61,7 +61,7 @@ def test_vae_score_is_importance_sampled_and_tightens_with_k(fitted, digits):
     vae = fitted["vae"]
     k1, k100 = vae.score(X_test, n_samples=1), vae.score(X_test, n_samples=100)
     assert k100 > k1
-    np.testing.assert_array_equal(vae.score_samples(X_test[:20], 50), vae.score_samples(X_test[:20], 50))
+    np.testing.assert_array_equal(vae.score_samples(X_test[:20], n_samples=50), vae.score_samples(X_test[:20], n_samples=50))
 
 
 def test_autoencoder_reconstructs_better_than_pca(fitted, digits):
@@ -224,15 +224,14 @@ def test_standardized_tables_with_gaussian_likelihood():
 
 
 def test_memory_mapped_data_is_read_batch_by_batch(tmp_path, monkeypatch, digits):
-    from vaelab.estimators import neural as estimators
-    from vaelab.data import load
+    from vaelab.data import load, rows
     from vaelab.data.rows import MappedRows
 
     X_train, _ = digits
     np.save(tmp_path / "x.npy", X_train)
     mapped = load(tmp_path / "x.npy").X_train
     assert isinstance(mapped, np.memmap)
-    monkeypatch.setattr(estimators, "_IN_MEMORY_LIMIT", 0)  # treat this small file as larger than memory
+    monkeypatch.setattr(rows, "TRAIN_IN_MEMORY_LIMIT", 0)  # treat this small file as larger than memory
     reads = []
     monkeypatch.setattr(MappedRows, "__getitem__", lambda self, i, f=MappedRows.__getitem__: reads.append(len(i)) or f(self, i))
     # The autoencoder is deterministic, so reading rows in file order within a batch changes nothing.

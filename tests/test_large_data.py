@@ -20,7 +20,7 @@ from vaelab.data._arrays import read_rows, row_chunks
 from vaelab.data.images import ImageFolder, read_image_folder
 from vaelab.data.rows import MappedRows
 from vaelab.errors import DataError
-from vaelab.estimators import neural
+from vaelab.data import rows as training_rows
 
 _MAPPING = re.compile(r"^[0-9a-f]+-[0-9a-f]+ ")
 
@@ -117,7 +117,7 @@ def test_fit_from_disk_matches_fit_in_memory_and_leaves_the_file_alone(tmp_path,
     path = tmp_path / "x.npy"
     np.save(path, X)
     before = file_state(path)
-    monkeypatch.setattr(neural, "_IN_MEMORY_LIMIT", 0)  # treat this small file as larger than memory
+    monkeypatch.setattr(training_rows, "TRAIN_IN_MEMORY_LIMIT", 0)  # treat this small file as larger than memory
     reads = []
     monkeypatch.setattr(MappedRows, "__getitem__", lambda self, i, f=MappedRows.__getitem__: reads.append(len(i)) or f(self, i))
     params = {"latent_dim": 3, "hidden": (32,), "likelihood": "gaussian", "preprocessing": "standardize",

@@ -4,13 +4,9 @@ PCA (probabilistic, exact likelihood), autoencoders and variational autoencoders
 scikit-learn-style API, with log-likelihoods reported in nats.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("vaelab")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
-
+from ._version import __version__
 from .errors import (
     ConfigError,
     DataError,

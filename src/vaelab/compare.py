@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, ModelFileError
-from .estimators import PCA, VAE, Autoencoder, ConditionalVAE
-from .io import load
+from .estimators.persistence import load
+from .estimators.registry import COMPARED
 from .metrics import FeatureSpace, evaluate
 
 # Columns of the comparison table: (key in summary_row, header).
@@ -39,24 +39,57 @@ class ModelResult:
     feature_space: FeatureSpace | None = None  # where completeness was measured
 
 
-def train_test_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The dataset's standard split, or a seeded ``test_fraction`` hold-out when it has none."""
+@dataclass(frozen=True)
+class Split:
+    """A data set's training and held-out rows, with their labels when it has them."""
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray | None
+    y_test: np.ndarray | None
+
+
+def held_out_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> Split:
+    """The dataset's standard split, or a seeded ``test_fraction`` hold-out when it has none.
+
+    The one place a hold-out is drawn: every command (fit, evaluate, compare, sweep, report)
+    and the labels beside the rows see the same rows.
+    """
     if dataset.X_test is not None:
-        return dataset.X_train, dataset.X_test
+        return Split(dataset.X_train, dataset.X_test, dataset.y_train, dataset.y_test)
     order = np.random.default_rng(seed).permutation(len(dataset.X_train))
     n_test = max(1, int(round(test_fraction * len(order))))
-    return dataset.X_train[np.sort(order[n_test:])], dataset.X_train[np.sort(order[:n_test])]
+    train, test = np.sort(order[n_test:]), np.sort(order[:n_test])
+    y = dataset.y_train
+    return Split(dataset.X_train[train], dataset.X_train[test], None if y is None else y[train], None if y is None else y[test])
+
+
+def train_test_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(X_train, X_test)`` of :func:`held_out_split`."""
+    split = held_out_split(dataset, test_fraction, seed)
+    return split.X_train, split.X_test
+
+
+def comparability_notes(metrics_per_model) -> list[str]:
+    """The notes of every model's metrics (once each), and a warning first when their log-likelihoods
+    use different decoder likelihoods and so are not comparable."""
+    notes = list(dict.fromkeys(note for m in metrics_per_model for note in m["notes"]))
+    likelihoods = {m["likelihood"] for m in metrics_per_model if m["log_likelihood"]["value"] is not None}
+    if len(likelihoods) > 1:
+        notes.insert(0, f"the log-likelihoods use different decoder likelihoods ({', '.join(sorted(likelihoods))}): "
+                        "they are comparable only between models with the same one")
+    return notes
 
 
 def evaluate_estimator(estimator, X_test, *, X_train=None, n_iw_samples: int = 1000, seed: int = 0, feature_space=None) -> dict:
     """:func:`vaelab.metrics.evaluate` of a fitted estimator on raw data (its model space is used)."""
-    if isinstance(estimator, ConditionalVAE):
+    if estimator.conditioning.conditional:
         raise ConfigError(
             "the comparison metrics are for unconditional models; measure a ConditionalVAE with "
             "score_samples(X, y) (log p(x|y), nats) and sample(n, y=...)"
         )
-    A_test = torch.from_numpy(estimator._model_space(X_test))
-    A_train = None if X_train is None else torch.from_numpy(estimator._model_space(X_train))
+    A_test = torch.from_numpy(estimator.to_model_space(X_test))
+    A_train = None if X_train is None else torch.from_numpy(estimator.to_model_space(X_train))
     return evaluate(
         estimator.module_.cpu(), A_test, x_train=A_train, n_iw_samples=n_iw_samples, seed=seed, feature_space=feature_space
     )
@@ -94,8 +127,8 @@ def compare(
     preprocessing; the others all of them). All models are measured in one feature space.
     """
     results, feature_space = [], None
-    for name, cls in [("PCA", PCA), ("Autoencoder", Autoencoder), ("VAE", VAE)]:
-        accepted = cls().get_params()
+    for name, cls in COMPARED.items():
+        accepted = cls.params.names
         estimator = cls(random_state=random_state, **{k: v for k, v in params.items() if k in accepted})
         result = fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples, random_state, feature_space)
         feature_space = feature_space or result.feature_space
@@ -109,7 +142,7 @@ def fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples: int, seed: 
     estimator.fit(X_train)
     fit_seconds = time.perf_counter() - start
     if feature_space is None:
-        feature_space = FeatureSpace.fit(torch.from_numpy(estimator._model_space(X_train)))
+        feature_space = FeatureSpace.fit(torch.from_numpy(estimator.to_model_space(X_train)))
     metrics = evaluate_estimator(
         estimator, X_test, X_train=X_train, n_iw_samples=n_iw_samples, seed=seed, feature_space=feature_space
     )

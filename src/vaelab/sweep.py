@@ -7,13 +7,21 @@ distortion with a higher rate, beta > 1 the reverse; beta = 1 trains on the ELBO
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from .compare import fit_and_evaluate, summary_row
-from .errors import ConfigError
+from .errors import ConfigError, ModelFileError
 from .estimators import VAE
+
+SWEEP_FILE = "sweep.json"
+FORMAT = "vaelab-sweep"
+FORMAT_VERSION = 1  # the layout of sweep.json; described by sweep.schema.json beside this module
+MODELS_DIR = "models"
+UNITS = {"rate, distortion, elbo, log_likelihood": "nats per example"}
 
 SWEEP_COLUMNS = [
     ("beta", "beta"),
@@ -56,3 +64,46 @@ def beta_sweep(
         rows.append({"beta": beta, **row, "active_units": result.metrics["active_units"]["value"], "metrics": result.metrics})
         models[name] = estimator
     return rows, models
+
+
+def write_sweep(out_dir, rows: list[dict], models: dict[str, VAE], *, data: dict, settings: dict) -> Path:
+    """Save every model under ``out_dir/models/NAME`` and the rows of :func:`beta_sweep` to ``out_dir/sweep.json``.
+
+    ``data`` records where the data came from; ``settings`` the parameters that made the numbers.
+    """
+    out_dir = Path(out_dir)
+    for name, model in models.items():
+        model.save(out_dir / MODELS_DIR / name)
+    document = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "data": data,
+        "settings": settings,
+        "units": UNITS,
+        "points": rows,
+    }
+    path = out_dir / SWEEP_FILE
+    path.write_text(json.dumps(document, indent=2, allow_nan=False))
+    return path
+
+
+def read_sweep(out_dir) -> dict:
+    """The document of a sweep written by :func:`write_sweep` (``vaelab sweep --out``), its fields checked."""
+    path = Path(out_dir) / SWEEP_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{out_dir} holds no {SWEEP_FILE}; pass a directory written by `vaelab sweep --out`")
+    try:
+        document = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a vaelab sweep (no \"format\": \"{FORMAT}\")")
+    if document.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path} has format_version {document.get('format_version')!r}; this vaelab reads {FORMAT_VERSION}")
+    for field, kind in {"data": dict, "settings": dict, "points": list}.items():
+        if not isinstance(document.get(field), kind):
+            raise ModelFileError(f"{path}: field {field!r} is missing or not a {kind.__name__}; the file is damaged")
+    for point in document["points"]:
+        if not isinstance(point, dict) or not isinstance(point.get("beta"), (int, float)) or isinstance(point.get("beta"), bool):
+            raise ModelFileError(f"{path}: every point must be an object with a numeric beta; the file is damaged")
+    return document

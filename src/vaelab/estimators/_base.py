@@ -1,8 +1,11 @@
-"""Shared estimator machinery: parameter checks and the post-fit API over a torch module."""
+"""The shared estimator machinery: parameters from a table, the post-fit API over a torch module,
+conditioning through one helper, the aggregate-posterior code sample, and the persistence hooks."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -12,50 +15,58 @@ from ..data._arrays import image_pixel_max
 from ..data.preprocessing import Preprocessing
 from ..data.rows import read_rows
 from ..data.validation import check_array
-from ..errors import (
-    ConfigError,
-    DataError,
-    NotFittedError,
-    TrainingError,
-)
-from ..models import LatentModel
-from ..models import CODE_SAMPLE_SIZE
+from ..errors import ConfigError, DataError, NotFittedError, TrainingError
+from ..models import CODE_SAMPLE_SIZE, LatentModel
 from ..train import seed_from, seeded
+from .checks import check_int
+from .conditioning import Unconditional
+from .modelfile import save as save_model
+from .params import ParamTable
 
 _CHUNK = 4096  # rows per forward pass when encoding/decoding whole arrays
 
 
-def _check_int(name: str, value, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
-        high is not None and value > high
-    ):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ConfigError(f"{name} must be an integer {allowed}, got {value!r}")
-    return int(value)
-
-
-def _check_positive_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
-        np.isfinite(value) and value > 0
-    ):
-        raise ConfigError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _check_fit_array(X) -> np.ndarray:
+def check_fit_array(X) -> np.ndarray:
+    """``X`` validated for fitting: finite real samples, at least two of them."""
     X = check_array(X)
     if len(X) < 2:
         raise DataError(f"fitting needs at least 2 samples, got {len(X)}; a latent space cannot be learned from one")
     return X
 
 
-class _LatentEstimator(TransformerMixin, BaseEstimator):
-    """Shared post-fit API over ``module_`` and ``preprocessing_``; subclasses define ``fit``."""
+def store_params(estimator: LatentEstimator, values: dict) -> None:
+    """``__init__``'s body: store each parameter of the estimator's table as given (no logic, as scikit-learn asks)."""
+    for name in estimator.params.names:
+        setattr(estimator, name, values[name])
+
+
+class LatentEstimator(TransformerMixin, BaseEstimator):
+    """Shared post-fit API over ``module_`` and ``preprocessing_``; subclasses define ``fit``.
+
+    What a class is, it declares: ``params`` (its parameter table), ``conditioning`` (what its
+    module is conditioned on), ``has_likelihood`` (whether it scores data in nats), ``kind``
+    (its family, as the report names it) and ``seeds_sampling``.
+    """
+
+    params: ClassVar[ParamTable]
+    conditioning: ClassVar[type] = Unconditional
+    has_likelihood: ClassVar[bool] = True
+    kind: ClassVar[str]
+    seeds_sampling: ClassVar[bool] = False  # random_state also seeds sample() when it is given none
 
     module_: LatentModel
     preprocessing_: Preprocessing
     sample_shape_: tuple[int, ...]  # (n_features,) for tables, (C, H, W) for images
 
+    # --- parameters -------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        self.params.validate(self.get_params(deep=False))
+
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int = 0) -> LatentModel:
+        """The (untrained) torch module for samples of ``sample_shape``, conditioned on ``n_classes`` classes."""
+        raise NotImplementedError
+
+    # --- fitted state -----------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) before using it")
@@ -66,18 +77,54 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
             pixel_max = image_pixel_max(X)
         return Preprocessing.fit(X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed)
 
-    def _set_fitted(self, module: LatentModel, preprocessing: Preprocessing, sample_shape) -> None:
+    def _set_fitted(self, module: LatentModel, preprocessing: Preprocessing, sample_shape, conditioning=None) -> None:
+        self.conditioning_ = Unconditional() if conditioning is None else conditioning
         self.module_ = module
         self.preprocessing_ = preprocessing
         self.sample_shape_ = tuple(sample_shape)
         self.n_features_in_ = math.prod(self.sample_shape_)
 
+    def _get_fitted_state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """The persistence hook: JSON-safe fitted attributes, and the module's tensors (on the CPU)."""
+        self._check_fitted()
+        fitted = {
+            "sample_shape_": list(self.sample_shape_),
+            "preprocessing_": self.preprocessing_.to_dict(),
+            "history_": getattr(self, "history_", None),
+            **self.conditioning_.state(),
+        }
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
+        return fitted, weights
+
+    def _set_fitted_state(self, fitted: dict, read_weights: Callable[[dict[str, torch.Tensor]], dict]) -> None:
+        """The persistence hook: restore what :meth:`_get_fitted_state` gave.
+
+        ``read_weights(expected)`` returns the saved tensors, checked against ``expected``, the
+        state dict of the module ``fitted`` describes, built on the meta device (nothing allocated,
+        so a config describing a huge model cannot exhaust memory before its shapes are checked).
+        """
+        self._check_params()
+        seed_from(self.random_state)
+        preprocessing = Preprocessing.from_dict(fitted["preprocessing_"])
+        sample_shape = tuple(fitted["sample_shape_"])
+        conditioning = self.conditioning.from_state(fitted)
+        with torch.device("meta"):
+            expected = self._build_module(sample_shape, conditioning.n_classes).state_dict()
+        state = read_weights(expected)
+        module = self._build_module(sample_shape, conditioning.n_classes)
+        module.load_state_dict(state)
+        module.eval()
+        self._set_fitted(module, preprocessing, sample_shape, conditioning)
+        if fitted.get("history_") is not None:
+            self.history_ = fitted["history_"]
+
     @property
     def device_(self) -> torch.device:
         return next(self.module_.buffers(), next(self.module_.parameters(), None)).device
 
-    def _model_space(self, X) -> np.ndarray:
-        """Raw samples -> the module's input, float32 of shape ``(n, n_features_in_)``."""
+    # --- arrays in and out ------------------------------------------------------------------
+    def to_model_space(self, X) -> np.ndarray:
+        """Raw samples ``(n, *sample_shape)`` -> the module's input, float32 ``(n, n_features_in_)``."""
         self._check_fitted()
         X = check_array(X, sample_shape=self.sample_shape_, fitted_by=type(self).__name__)
         return self.preprocessing_.transform(X).reshape(len(X), -1)
@@ -86,48 +133,81 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         """Model-space rows -> the user's units and sample shape."""
         return self.preprocessing_.inverse_transform(A).reshape(len(A), *self.sample_shape_)
 
+    def _labels(self, y, n: int) -> np.ndarray | None:
+        """Every ``y`` a method takes goes through here: class indices ``(n,)`` for the module, or None."""
+        return self.conditioning_.indices(type(self).__name__, y, n)
+
     @torch.no_grad()
-    def _map(self, fn, A: np.ndarray, *per_row: np.ndarray) -> np.ndarray:
-        """``fn`` over chunks of rows of ``A`` (and of the arrays ``per_row`` beside it), concatenated."""
+    def _map(self, fn, A: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """``fn(rows[, labels])`` over chunks of the rows of ``A``, concatenated."""
         device = self.device_
-        parts = [
-            fn(*(torch.from_numpy(a[i : i + _CHUNK]).to(device) for a in (A, *per_row))).float().cpu()
-            for i in range(0, len(A), _CHUNK)
-        ]
+        parts = []
+        for i in range(0, len(A), _CHUNK):
+            args = [torch.from_numpy(A[i : i + _CHUNK]).to(device)]
+            if labels is not None:
+                args.append(torch.from_numpy(labels[i : i + _CHUNK]).to(device))
+            parts.append(fn(*args).float().cpu())
         return torch.cat(parts).numpy()
 
-    def transform(self, X) -> np.ndarray:
+    # --- the post-fit API -------------------------------------------------------------------
+    def transform(self, X, y=None) -> np.ndarray:
         """Codes of ``X``: ``(n, *sample_shape) -> (n, latent_dim)``, float32.
 
         PCA: argmax_z p(x|z); autoencoder: the encoder output; VAE: the posterior mean.
+        ``y``: the class labels, for a conditional model only ((n,) or one label for all rows).
         """
-        A = self._model_space(X)
-        return self._map(self.module_.embed, A)
+        A = self.to_model_space(X)
+        return self._map(self.module_.embed, A, self._labels(y, len(A)))
 
-    def inverse_transform(self, Z) -> np.ndarray:
-        """Decoder means of codes ``Z`` (n, latent_dim), in the data's units: ``(n, *sample_shape)``."""
-        return self._decode_means(Z)
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """``fit(X, y)`` then the codes of ``X``; ``y`` conditions only a conditional model."""
+        self.fit(X, y, **fit_params)
+        return self.transform(X, self.conditioning_.supervised(y))
 
-    def _decode_means(self, Z, *per_row: np.ndarray) -> np.ndarray:
-        """Decoder means of codes ``Z`` given per-row arrays (e.g. class indices), in the data's units."""
+    def inverse_transform(self, Z, y=None) -> np.ndarray:
+        """Decoder means of codes ``Z`` (n, latent_dim) [for classes ``y``], in the data's units: ``(n, *sample_shape)``."""
         self._check_fitted()
         Z = check_array(Z, name="Z", sample_shape=(self.module_.latent_dim,), fitted_by=f"{type(self).__name__}'s latent space")
-        means = self._map(lambda z, *extra: self.module_.decode(z, *extra).mean, Z.astype(np.float32), *per_row)
+        return self._decode_means(Z.astype(np.float32), self._labels(y, len(Z)))
+
+    def _decode_means(self, Z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        means = self._map(lambda *args: self.module_.decode(*args).mean, Z, labels)
         return self._user_space(means)
 
-    def reconstruct(self, X) -> np.ndarray:
-        """``inverse_transform(transform(X))``: shape ``(n, *sample_shape)``."""
-        return self.inverse_transform(self.transform(X))
+    def reconstruct(self, X, y=None) -> np.ndarray:
+        """``inverse_transform(transform(X, y), y)``: shape ``(n, *sample_shape)``."""
+        return self.inverse_transform(self.transform(X, y), y)
 
-    def _fit_code_mixture(self, X: np.ndarray, seed: int, y: np.ndarray | None = None) -> np.ndarray:
-        """Keep the codes of a bounded training subsample for the aggregate-posterior sampler.
+    def sample(self, n_samples: int, y=None, *, random_state=None, sampler: str = "prior") -> np.ndarray:
+        """Decoder means of ``n_samples`` sampled codes: ``(n_samples, *sample_shape)``, in the data's units.
 
-        ``y``: the training labels of a conditional model. Returns those codes, ``(m, latent_dim)``
-        float64, for other post-fit checks to reuse.
+        ``sampler="prior"`` draws codes from the module's prior p(z); ``"gmm"`` from a 10-component
+        Gaussian mixture fitted to (up to 2,000) training codes (the aggregate posterior; fair to an
+        autoencoder too). ``y`` (conditional models): one label for all samples, one per sample, or
+        None for the classes in turn.
+        """
+        self._check_fitted()
+        n_samples = check_int("n_samples", n_samples, 1)
+        seed = seed_from(self.random_state if random_state is None and self.seeds_sampling else random_state)
+        if sampler not in ("prior", "gmm"):
+            raise ConfigError(f"unknown sampler {sampler!r}; choose 'prior' or 'gmm'")
+        labels = self._labels(self.conditioning_.default_labels(n_samples) if y is None else y, n_samples)
+        with seeded(seed, self.device_), torch.no_grad():
+            codes = self.module_.prior() if sampler == "prior" else self.module_.code_mixture()
+            Z = codes.sample((n_samples,)).float().cpu().numpy()
+        return self._decode_means(Z, labels)
+
+    def _fit_code_mixture(self, X, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
+        """Keep the codes of a seeded subsample of (at most 2,000) training rows in the module.
+
+        They are the aggregate-posterior sampler's data (``sampler="gmm"``). ``labels``: the class
+        indices of ``X`` for a conditional model. Returns the codes, ``(m, latent_dim)`` float64,
+        for post-fit checks (the collapse guard) to reuse.
         """
         rows = np.sort(np.random.default_rng(seed).permutation(len(X))[:CODE_SAMPLE_SIZE])
         sample = read_rows(X, rows)  # from disk for memory-mapped X, without keeping its pages resident
-        codes = (self.transform(sample) if y is None else self.transform(sample, y[rows])).astype(np.float64)
+        A = self.to_model_space(sample)
+        codes = self._map(self.module_.embed, A, None if labels is None else labels[rows]).astype(np.float64)
         if not np.isfinite(codes).all():
             raise TrainingError(
                 "the fitted model encodes some training data to NaN or infinite codes: training diverged; "
@@ -136,28 +216,6 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         self.module_.set_code_sample(torch.from_numpy(codes))
         return codes
 
-    def sample(self, n_samples: int, random_state=None, sampler: str = "prior") -> np.ndarray:
-        """Decoder means of ``n_samples`` sampled codes: ``(n_samples, *sample_shape)``, in the data's units.
-
-        ``sampler="prior"`` draws codes from the model's prior; ``"gmm"`` from a 10-component Gaussian
-        mixture fitted to the training codes (the aggregate posterior; fair to an autoencoder too).
-        """
-        return self.inverse_transform(self._sample_codes(n_samples, random_state, sampler))
-
-    def _sample_codes(self, n_samples: int, random_state, sampler: str) -> np.ndarray:
-        """``n_samples`` codes ``(n_samples, latent_dim)`` from the prior or the code mixture."""
-        self._check_fitted()
-        n_samples = _check_int("n_samples", n_samples, 1)
-        seed = seed_from(random_state)
-        if sampler not in ("prior", "gmm"):
-            raise ConfigError(f"unknown sampler {sampler!r}; choose 'prior' or 'gmm'")
-        with seeded(seed, self.device_), torch.no_grad():
-            distribution = self.module_.prior() if sampler == "prior" else self.module_.code_mixture()
-            return distribution.sample((n_samples,)).float().cpu().numpy()
-
     def save(self, path) -> None:
         """Write the fitted model to directory ``path`` (JSON config + safetensors weights)."""
-        from ..io import save
-
-        save(self, path)
-
+        save_model(self, path)

@@ -1,6 +1,6 @@
 """Convolutional encoder and decoder networks for image-shaped data ``(C, H, W)``.
 
-Both keep the flat interface of :mod:`vaelab.models.latent`, so they drop into the autoencoder
+Both keep the flat interface of the models (:mod:`vaelab.models.contract`), so they drop into the autoencoder
 and VAE modules in place of the MLPs: the encoder maps ``(..., C*H*W) -> (..., out_features)``
 and the decoder maps codes ``(..., latent_dim) -> (..., C*H*W)`` decoder parameters (logits or
 means, whatever the likelihood expects). Images are reshaped internally, channel first, the

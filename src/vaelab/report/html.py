@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError, DataError
-from ..estimators import PCA, VAE, Autoencoder
+from ..estimators import LatentEstimator
 from . import captions, figures, tabular
 from ._images import check_sample_shape, display_range
 from ._common import as_rows
@@ -68,10 +68,7 @@ class _Section:
 
 
 def _kind(model) -> str:
-    for cls, kind in ((VAE, "vae"), (Autoencoder, "autoencoder"), (PCA, "pca")):
-        if isinstance(model, cls):
-            return kind
-    return "other"
+    return model.kind if isinstance(model, LatentEstimator) else "other"  # each estimator class declares its kind
 
 
 def _slugs(names: Sequence[str]) -> list[str]:

@@ -1,0 +1,102 @@
+"""The ``vaelab`` command line: fit, encode, sample, evaluate, compare, sweep and report.
+
+Every estimator parameter is a flag of the same name (``latent_dim`` -> ``--latent-dim``), made from
+the estimators' parameter tables. Errors that vaelab raises on purpose are printed in one line with
+exit status 2; no maths lives here. The CLI owns its process, so it (and only it) tunes glibc's
+malloc for torch's CPU buffers (:func:`vaelab.allocator.retain_freed_memory`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .._version import __version__
+from ..allocator import retain_freed_memory
+from ..errors import TrainingInterrupted, VaelabError
+from ..estimators.registry import MODELS
+from . import commands
+from .flags import add_data_flags, add_estimator_flags, parse_betas
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vaelab", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"vaelab {__version__}")
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+        sub = subcommands.add_parser(name, help=help, description=help)
+        sub.set_defaults(func=func)
+        return sub
+
+    fit = command("fit", commands.cmd_fit, "fit a model and save it to a directory")
+    fit.add_argument("--model", choices=sorted(MODELS), default="vae")
+    fit.add_argument("--out", required=True, help="directory for the fitted model and its training checkpoint")
+    fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    fit.add_argument("--overwrite", action="store_true", help="replace what --out holds")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_data_flags(fit)
+    add_estimator_flags(fit)
+
+    encode = command("encode", commands.cmd_encode, "write the codes of data under a fitted model to a .npy file")
+    encode.add_argument("run", help="directory of a fitted model")
+    encode.add_argument("--split", choices=["train", "test"], default="train", help="which part of --data to encode")
+    add_data_flags(encode)
+    encode.add_argument("--out", required=True, help="output .npy file")
+
+    sample = command("sample", commands.cmd_sample, "decode prior samples of a fitted model to a .npy file")
+    sample.add_argument("run", help="directory of a fitted model")
+    sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    sample.add_argument("--random-state", type=int, default=0)
+    sample.add_argument("--sampler", choices=["prior", "gmm"], default="prior",
+                        help="codes from the model's prior or from a Gaussian mixture fitted to the training codes")
+    sample.add_argument("--label", help="conditional models: the class to generate (default: every class in turn)")
+    sample.add_argument("--out", required=True, help="output .npy file")
+
+    evaluate = command("evaluate", commands.cmd_evaluate, "every metric of a fitted model on held-out data")
+    evaluate.add_argument("run", help="directory of a fitted model")
+    evaluate.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
+    evaluate.add_argument("--seed", type=int, default=0, help="seeds every sampled metric")
+    evaluate.add_argument("--json", help="also write the metrics to this JSON file")
+    add_data_flags(evaluate)
+
+    comp = command("compare", commands.cmd_compare, "fit PCA, an autoencoder and a VAE and compare them on held-out data")
+    add_data_flags(comp)
+    comp.add_argument("--quiet", action="store_true", help="no progress bars")
+    comp.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
+    comp.add_argument("--out", help="report directory (default reports/DATA)")
+    comp.add_argument("--no-report", action="store_true", help="write metrics.json and the models, but no HTML page")
+    add_estimator_flags(comp)
+
+    sweep = command("sweep", commands.cmd_sweep, "fit one VAE per KL weight beta and tabulate rate, distortion and the rest")
+    sweep.add_argument("--beta", type=parse_betas, default=[0.25, 0.5, 1.0, 2.0, 4.0],
+                       help="comma-separated betas (default 0.25,0.5,1,2,4)")
+    sweep.add_argument("--out", required=True, help="directory for sweep.json, rate_distortion.png and the models")
+    sweep.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_data_flags(sweep)
+    add_estimator_flags(sweep, exclude=frozenset({"beta"}))
+
+    report = command("report", commands.cmd_report, "redraw report.html of a `vaelab compare` directory, without refitting")
+    report.add_argument("run", help="directory written by `vaelab compare --out`")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    retain_freed_memory()  # the process is ours: keep torch's freed CPU buffers for reuse (see allocator.py)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except TrainingInterrupted as exc:
+        print(f"vaelab {args.command}: {exc}", file=sys.stderr)
+        return 130  # the shell's convention for a command stopped by SIGINT
+    except VaelabError as exc:
+        print(f"vaelab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: the user's to fix, not a crash
+        print(f"vaelab {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 2
+    return 0

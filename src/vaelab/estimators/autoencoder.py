@@ -1,0 +1,51 @@
+"""The deterministic autoencoder as a scikit-learn estimator."""
+
+from __future__ import annotations
+
+import math
+
+from ..likelihoods import make_likelihood
+from ..models import Autoencoder as AutoencoderModule
+from ..models import LatentModel
+from ._base import store_params
+from .neural import NeuralEstimator
+from .params import AUTOENCODER_PARAMS
+
+
+class Autoencoder(NeuralEstimator):
+    __doc__ = AUTOENCODER_PARAMS.docstring(
+        "A deterministic autoencoder: an encoder to ``latent_dim`` codes and a decoder, trained on the\n"
+        "    decoder likelihood's negative log-likelihood (nats). It has no density: no ``score_samples``."
+    )
+    params = AUTOENCODER_PARAMS
+    has_likelihood = False
+    kind = "autoencoder"
+
+    def __init__(
+        self,
+        *,
+        latent_dim: int = 2,
+        hidden: tuple[int, ...] = (256, 128),
+        architecture: str = "auto",
+        channels: tuple[int, ...] = (32, 64),
+        likelihood: str = "bernoulli",
+        preprocessing: str = "none",
+        pixel_max: float | None = None,
+        binarize: str = "none",
+        epochs: int = 50,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        validation_fraction: float = 0.1,
+        patience: int | None = 10,
+        grad_clip: float | None = None,
+        precision: str = "float32",
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+    ):
+        store_params(self, locals())
+
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int = 0) -> LatentModel:
+        n_features = math.prod(sample_shape)
+        likelihood = make_likelihood(self.likelihood, (n_features,))
+        return AutoencoderModule(n_features, self.latent_dim, tuple(self.hidden), likelihood, **self._networks(sample_shape))
