@@ -465,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = command("report", cmd_report, "redraw report.html of a `vaelab compare` directory, without refitting")
     report.add_argument("run", help="directory written by `vaelab compare --out`")
+
+    # --- explore hook (issue 18, H2): the lead ports these lines into the cli package ---
+    from . import explore
+    explore.add_arguments(command("explore", explore.run, "serve a live latent-space explorer on 127.0.0.1"))
     _add_estimator_flags(comp)
     return parser
 
@@ -473,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)  # explore hook: explore.run returns its exit status, the others None
     except TrainingInterrupted as exc:
         print(f"vaelab {args.command}: {exc}", file=sys.stderr)
         return 130  # the shell's convention for a command stopped by SIGINT
@@ -483,4 +487,4 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a path that cannot be read or written: the user's to fix, not a crash
         print(f"vaelab {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
