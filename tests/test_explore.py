@@ -229,3 +229,186 @@ def test_server_binds_only_to_loopback(served):
     if address is not None:  # the same port on another interface of this machine is closed
         with pytest.raises(OSError):
             socket.create_connection((address, served.port), timeout=2).close()
+
+
+# ---------------------------------------------------------------- the command: URL, Ctrl-C, latency
+
+
+def test_command_prints_its_url_and_stops_cleanly_on_ctrl_c(runs):
+    env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1", "DISPLAY": ""}
+    command = [sys.executable, "-m", "vaelab", "explore", str(runs / "cmp" / "models" / "VAE"), "--port", "0"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = [child.stdout.readline() for _ in range(2)]  # no display: the URL only, no browser
+        url = lines[1].split()[1]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/"), lines
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/api/state")
+        assert connection.getresponse().status == 200
+        connection.close()
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode in (0, 130) and "Traceback" not in stderr, stderr
+    assert "stopped" in stderr
+
+
+def test_command_refuses_a_taken_port(runs, served, capsys):
+    from vaelab.cli import main
+
+    status = main(["explore", str(runs / "cmp" / "models" / "VAE"), "--port", str(served.port), "--no-browser"])
+    assert status == 2 and "cannot listen on 127.0.0.1" in capsys.readouterr().err
+
+
+def test_decode_of_a_28x28_conv_model_answers_within_50_ms(tmp_path):
+    """The issue's target, end to end over HTTP: a conv VAE (default networks) on 28x28 images."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(64, 1, 28, 28), dtype=np.uint8)
+    vae = vaelab.VAE(latent_dim=16, epochs=1, preprocessing="scale", random_state=0, validation_fraction=0).fit(X)
+    vae.save(tmp_path / "conv")
+    explorer = vaelab.explore.Explorer({"conv": vaelab.load(tmp_path / "conv")}, X[:20], None,
+                                       data_name="random 28x28", is_image=True)
+    server = ExplorerServer(explorer, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        times = []
+        for i in range(60):  # one keep-alive connection, as the page's fetches use
+            body = json.dumps({"model": "conv", "codes": [rng.normal(size=16).tolist()]})
+            start = time.perf_counter()
+            connection.request("POST", "/api/decode", body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+            times.append(time.perf_counter() - start)
+            assert response.status == 200 and len(answer["values"][0]) == 784
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    median, p95 = np.median(times[10:]) * 1e3, np.percentile(times[10:], 95) * 1e3  # after warm-up
+    print(f"\nconv 28x28 decode round trip over HTTP: median {median:.1f} ms, p95 {p95:.1f} ms (50 requests)")
+    assert median < 50, f"median {median:.1f} ms"
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+def _chromium(profile: Path):
+    from test_report import _start_chromium  # the report test's start-up: same flags, same failure message
+
+    driver, problem = _start_chromium(profile)
+    if driver is None:
+        pytest.fail(problem, pytrace=False)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def page(served, tmp_path_factory):
+    """Chromium showing the explorer, once its first decodes and paths have arrived."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = _chromium(tmp_path_factory.mktemp("chromium-profile"))
+    driver.get(served.url)
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
+    yield driver
+    driver.quit()
+
+
+_PIXELS = """const c = arguments[0]; return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);"""
+
+
+def _pixels(driver, element) -> np.ndarray:
+    """The canvas's red channel at its native size, (H, W) — the page draws grey levels."""
+    rgba = np.asarray(driver.execute_script(_PIXELS, element), dtype=np.int16)
+    return rgba.reshape(int(element.get_attribute("height")), int(element.get_attribute("width")), 4)[..., 0]
+
+
+def _expected_pixels(values: np.ndarray) -> np.ndarray:
+    return np.clip(values.reshape(8, 8) / PIXEL_MAX, 0, 1) * 255
+
+
+def _settled(driver, css: str, previous: str | None = None):
+    """The element once its decode has arrived (and its code differs from ``previous``)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def ready(d):
+        e = d.find_element(By.CSS_SELECTOR, css)
+        code = e.get_attribute("data-code")
+        return e if e.get_attribute("data-busy") == "0" and code and code != previous else False
+
+    return WebDriverWait(driver, 20).until(ready)
+
+
+def test_pointer_decodes_live_and_equals_inverse_transform(page, served):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    explorer = served.explorer
+    vae_map = page.find_element(By.CSS_SELECTOR, 'canvas.map[data-model="VAE"]')
+    extent = page.execute_script("return window.vaelabExplorer.extent")
+    seen, previous = [], None
+    for dx, dy in [(-70, 45), (80, -60)]:  # CSS px from the map's centre
+        ActionChains(page).move_to_element_with_offset(vae_map, dx, dy).perform()
+        decoded = _settled(page, 'canvas.decoded[data-model="VAE"]', previous)
+        previous = decoded.get_attribute("data-code")
+        code = json.loads(previous)
+        # The code is the pointer's place on the map (a 2-D latent: the map's axes are z0, z1).
+        np.testing.assert_allclose(code, [dx / 150 * extent, -dy / 150 * extent], atol=1.01 * 2 * extent / 300)  # a CSS pixel
+        for name, model in explorer.models.items():  # every model decodes that same latent point
+            view = _settled(page, f'canvas.decoded[data-model="{name}"]')
+            assert json.loads(view.get_attribute("data-code")) == code
+            Z = np.asarray([code], dtype=np.float32)
+            est = model.estimator
+            values = est.inverse_transform(Z) if model.classes is None else est.inverse_transform(Z, model.classes[0])
+            assert np.abs(_pixels(page, view) - _expected_pixels(values)).max() <= 1, name
+        seen.append(_pixels(page, decoded))
+    assert np.abs(seen[0] - seen[1]).max() > 20  # the decoded image changed with the pointer
+    severe = [entry for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not severe, severe
+
+
+def test_interpolation_slider_ends_show_the_two_reconstructions(page, served):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    explorer, a, b = served.explorer, 7, 21
+    page.execute_script("""for (const [id, v] of [["a", arguments[0]], ["b", arguments[1]]]) {
+        const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event("change")); }""", a, b)
+    frames = 'canvas.interp-frame[data-ready="1"]'
+    WebDriverWait(page, 20).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, frames)) == len(explorer.models))
+    slider = page.find_element(By.ID, "t")
+    for key, row in [(Keys.END, b), (Keys.HOME, a)]:  # the keyboard drags the slider to its ends
+        slider.send_keys(key)
+        for name, model in explorer.models.items():
+            frame = page.find_element(By.CSS_SELECTOR, f'canvas.interp-frame[data-model="{name}"]')
+            assert frame.get_attribute("data-t") == ("0" if row == a else str(PATH_STEPS))
+            est, x = model.estimator, explorer.X[[row]]
+            recon = est.reconstruct(x) if model.classes is None else est.reconstruct(x, explorer.y[[row]])
+            if model.classes is None:  # a conditional model decodes with the chosen class, not the example's
+                assert np.abs(_pixels(page, frame) - _expected_pixels(recon)).max() <= 1, name
+    ratio = page.find_element(By.CSS_SELECTOR, '.interp-row[data-model="VAE"] .caption').text
+    assert ratio.startswith("path-length ratio ")
+    if SCREENSHOTS:
+        _write_screenshot(page)
+
+
+def _write_screenshot(page) -> None:
+    """README's picture: the maps with the pointer on them, a path, and GMM samples."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page.find_element(By.ID, "sample-gmm").click()
+    WebDriverWait(page, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#samples canvas"))
+    slider = page.find_element(By.ID, "t")
+    page.execute_script("arguments[0].value = 24; arguments[0].dispatchEvent(new Event('input'))", slider)
+    vae_map = page.find_element(By.CSS_SELECTOR, 'canvas.map[data-model="VAE"]')
+    ActionChains(page).move_to_element_with_offset(vae_map, 40, -30).perform()
+    _settled(page, 'canvas.decoded[data-model="PCA"]')
+    page.execute_script("window.scrollTo(0, 0)")
+    page.save_screenshot(str(ROOT / "docs" / "explore-digits.png"))

@@ -217,9 +217,8 @@ function buildMaps() {
     box.append(el("div", { class: "panel", "data-model": m.name }, el("h3", { text: title }),
       el("div", { class: "body" }, m.map, el("div", {}, m.decoded, m.coords))));
     m.map.addEventListener("mousemove", (event) => {
-      const r = m.map.getBoundingClientRect();
-      S.u = fromPx(((event.clientX - r.left) / r.width) * MAP_PX);
-      S.v = fromPx(MAP_PX - ((event.clientY - r.top) / r.height) * MAP_PX);
+      const [x, y] = mapPoint(m, event);
+      S.u = fromPx(x); S.v = fromPx(MAP_PX - y);
       S.models.forEach(drawMap);
       decodePointer();
     });
@@ -235,9 +234,15 @@ function buildMaps() {
   }
 }
 
-function pickNear(m, event) {
+// The pointer in map pixels, measured inside the canvas's border.
+function mapPoint(m, event) {
   const r = m.map.getBoundingClientRect();
-  const x = ((event.clientX - r.left) / r.width) * MAP_PX, y = ((event.clientY - r.top) / r.height) * MAP_PX;
+  return [((event.clientX - r.left - m.map.clientLeft) / m.map.clientWidth) * MAP_PX,
+    ((event.clientY - r.top - m.map.clientTop) / m.map.clientHeight) * MAP_PX];
+}
+
+function pickNear(m, event) {
+  const [x, y] = mapPoint(m, event);
   let best = -1, bestD = 100;  // within 10 px
   m.points.forEach(([u, v], i) => {
     const d = (toPx(u) - x) ** 2 + (MAP_PX - toPx(v) - y) ** 2;
