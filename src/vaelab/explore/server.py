@@ -70,6 +70,9 @@ class ExplorerServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: ExplorerServer
     protocol_version = "HTTP/1.1"  # keep-alive: the page's decodes reuse one connection
+    # Headers and body go out in two writes; with Nagle's algorithm the body then waits for the
+    # client's delayed ACK of the headers (~40 ms on Linux), most of a decode's time budget.
+    disable_nagle_algorithm = True
     server_version = "vaelab-explore"
     sys_version = ""
 
