@@ -6,7 +6,7 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
   "#bcbd22", "#17becf"];
 const MAP_PX = 300;
 const STRIP_EVERY = 8;  // one frame of the strip per 8 of the 64 path segments
-const S = { data: null, models: [], u: 0, v: 0, a: 0, b: 1, pick: 0, extent: 4, paths: {}, centre: null };
+const S = { data: null, models: [], u: 0, v: 0, a: 0, b: 1, pick: 0, paths: {}, centre: null };
 window.vaelabExplorer = S;  // for the browser tests and the curious
 
 const $ = (id) => document.getElementById(id);
@@ -62,19 +62,24 @@ function priorOnMap(m) {
   return { mean: A.map((p) => dot(p, m.prior_mean)), C };
 }
 
+// Half-width of each map in latent units: the prior's 3.3 sigma or the 99th percentile of the
+// points, whichever is larger; with "same scale" ticked, the widest of them on every map.
 function setExtent() {
-  let e = 3.5;
   for (const m of S.models) {
     const { C } = priorOnMap(m);
-    e = Math.max(e, 3.3 * Math.sqrt(Math.max(C[0][0], C[1][1])));
+    let e = Math.max(3.5, 3.3 * Math.sqrt(Math.max(C[0][0], C[1][1])));
     const r = project(m).map(([x, y]) => Math.max(Math.abs(x), Math.abs(y))).sort((p, q) => p - q);
     if (r.length) e = Math.max(e, r[Math.floor(0.99 * (r.length - 1))]);
+    m.extent = 1.08 * e;
   }
-  S.extent = 1.08 * e;
+  if ($("same-scale").checked) {
+    const widest = Math.max(...S.models.map((m) => m.extent));
+    S.models.forEach((m) => { m.extent = widest; });
+  }
 }
 
-const toPx = (u) => ((u + S.extent) / (2 * S.extent)) * MAP_PX;
-const fromPx = (x) => (x / MAP_PX) * 2 * S.extent - S.extent;
+const toPx = (m, u) => ((u + m.extent) / (2 * m.extent)) * MAP_PX;
+const fromPx = (m, x) => (x / MAP_PX) * 2 * m.extent - m.extent;
 
 // ------------------------------------------------------------------ drawing
 function labelColour(i) {
@@ -91,23 +96,23 @@ function drawBackground(m) {
   g.scale(ratio, ratio);
   g.fillStyle = "#fff"; g.fillRect(0, 0, MAP_PX, MAP_PX);
   g.strokeStyle = "#eee"; g.beginPath();
-  g.moveTo(toPx(0), 0); g.lineTo(toPx(0), MAP_PX); g.moveTo(0, MAP_PX - toPx(0)); g.lineTo(MAP_PX, MAP_PX - toPx(0));
+  g.moveTo(toPx(m, 0), 0); g.lineTo(toPx(m, 0), MAP_PX); g.moveTo(0, MAP_PX - toPx(m, 0)); g.lineTo(MAP_PX, MAP_PX - toPx(m, 0));
   g.stroke();
   const points = project(m);
   g.globalAlpha = 0.75;
   points.forEach(([x, y], i) => {
-    g.fillStyle = labelColour(i); g.beginPath(); g.arc(toPx(x), MAP_PX - toPx(y), 2.2, 0, 2 * Math.PI); g.fill();
+    g.fillStyle = labelColour(i); g.beginPath(); g.arc(toPx(m, x), MAP_PX - toPx(m, y), 2.2, 0, 2 * Math.PI); g.fill();
   });
   g.globalAlpha = 1;
   const { mean, C } = priorOnMap(m);  // ellipses of Mahalanobis radius 1, 2, 3 from the 2x2 eigenpairs
   const tr = C[0][0] + C[1][1], det = C[0][0] * C[1][1] - C[0][1] * C[1][0];
   const l1 = tr / 2 + Math.sqrt(Math.max(0, tr * tr / 4 - det)), l2 = Math.max(0, tr - l1);
   const angle = 0.5 * Math.atan2(2 * C[0][1], C[0][0] - C[1][1]);
-  const scale = MAP_PX / (2 * S.extent);
+  const scale = MAP_PX / (2 * m.extent);
   g.strokeStyle = "#333"; g.setLineDash([4, 3]);
   for (const r of [1, 2, 3]) {
     g.beginPath();
-    g.ellipse(toPx(mean[0]), MAP_PX - toPx(mean[1]), r * Math.sqrt(l1) * scale, r * Math.sqrt(l2) * scale, -angle, 0,
+    g.ellipse(toPx(m, mean[0]), MAP_PX - toPx(m, mean[1]), r * Math.sqrt(l1) * scale, r * Math.sqrt(l2) * scale, -angle, 0,
       2 * Math.PI);
     g.stroke();
   }
@@ -121,12 +126,12 @@ function drawMap(m) {
   g.scale(ratio, ratio);
   const pa = m.points[S.a], pb = m.points[S.b];
   g.strokeStyle = "#000"; g.lineWidth = 1.5; g.setLineDash([]);
-  g.beginPath(); g.moveTo(toPx(pa[0]), MAP_PX - toPx(pa[1])); g.lineTo(toPx(pb[0]), MAP_PX - toPx(pb[1])); g.stroke();
+  g.beginPath(); g.moveTo(toPx(m, pa[0]), MAP_PX - toPx(m, pa[1])); g.lineTo(toPx(m, pb[0]), MAP_PX - toPx(m, pb[1])); g.stroke();
   for (const [p, name] of [[pa, "A"], [pb, "B"]]) {
-    g.beginPath(); g.arc(toPx(p[0]), MAP_PX - toPx(p[1]), 6, 0, 2 * Math.PI); g.stroke();
-    g.fillStyle = "#000"; g.fillText(name, toPx(p[0]) + 8, MAP_PX - toPx(p[1]) - 6);
+    g.beginPath(); g.arc(toPx(m, p[0]), MAP_PX - toPx(m, p[1]), 6, 0, 2 * Math.PI); g.stroke();
+    g.fillStyle = "#000"; g.fillText(name, toPx(m, p[0]) + 8, MAP_PX - toPx(m, p[1]) - 6);
   }
-  const x = toPx(S.u), y = MAP_PX - toPx(S.v);
+  const x = toPx(m, S.u), y = MAP_PX - toPx(m, S.v);
   g.strokeStyle = "#d62728"; g.beginPath();
   g.moveTo(x - 9, y); g.lineTo(x + 9, y); g.moveTo(x, y - 9); g.lineTo(x, y + 9); g.stroke();
 }
@@ -187,9 +192,11 @@ async function pump(view) {
   pending.delete(view);
   inflight.set(view, true);
   try {
-    const answer = await api("/api/decode", { model: m.name, codes: [code], label: label(m) });
+    const chosen = label(m);
+    const answer = await api("/api/decode", { model: m.name, codes: [code], label: chosen });
     show(view, answer.values[0]);
     view.dataset.code = JSON.stringify(code);
+    view.dataset.label = chosen === undefined ? "" : String(chosen);
     view.dataset.model = m.name;
   } catch (error) { status(`${m.name}: ${error.message}`); }
   inflight.set(view, false);
@@ -218,7 +225,7 @@ function buildMaps() {
       el("div", { class: "body" }, m.map, el("div", {}, m.decoded, m.coords))));
     m.map.addEventListener("mousemove", (event) => {
       const [x, y] = mapPoint(m, event);
-      S.u = fromPx(x); S.v = fromPx(MAP_PX - y);
+      S.u = fromPx(m, x); S.v = fromPx(m, MAP_PX - y);
       S.models.forEach(drawMap);
       decodePointer();
     });
@@ -245,7 +252,7 @@ function pickNear(m, event) {
   const [x, y] = mapPoint(m, event);
   let best = -1, bestD = 100;  // within 10 px
   m.points.forEach(([u, v], i) => {
-    const d = (toPx(u) - x) ** 2 + (MAP_PX - toPx(v) - y) ** 2;
+    const d = (toPx(m, u) - x) ** 2 + (MAP_PX - toPx(m, v) - y) ** 2;
     if (d < bestD) { best = i; bestD = d; }
   });
   if (best < 0) return;
@@ -357,7 +364,7 @@ async function main() {
   $("traverse-model").replaceChildren(...S.models.map((m) => el("option", { value: m.name, text: m.name })));
   buildMaps(); buildInterpolations();
   redrawMaps(); buildTraversal();
-  ["projection", "dim-i", "dim-j", "hold"].forEach((id) => $(id).addEventListener("change", redrawMaps));
+  ["projection", "dim-i", "dim-j", "hold", "same-scale"].forEach((id) => $(id).addEventListener("change", redrawMaps));
   ["a", "b"].forEach((id) => $(id).addEventListener("change", endsChanged));
   $("mode").addEventListener("change", loadPaths);
   $("label").addEventListener("change", () => { decodePointer(); loadPaths(); buildTraversal(); });
