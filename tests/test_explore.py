@@ -45,13 +45,15 @@ def runs(tmp_path_factory):
     vaelab.Autoencoder(**small).fit(X).save(root / "cmp" / "models" / "Autoencoder")
     vaelab.VAE(**small).fit(X).save(root / "cmp" / "models" / "VAE")
     vaelab.ConditionalVAE(**(small | ({} if SCREENSHOTS else {"epochs": 2}))).fit(X, y).save(root / "cvae")
+    if not SCREENSHOTS:  # README's picture shows the four 2-D models only
+        vaelab.PCA(latent_dim=5, preprocessing="scale", pixel_max=PIXEL_MAX).fit(X).save(root / "pca5")
     return root
 
 
 @pytest.fixture(scope="module")
 def served(runs):
-    """An explorer of all four models on digits' test split, served in this process on a free port."""
-    explorer = build_explorer([str(runs / "cmp"), str(runs / "cvae")], "digits")
+    """An explorer of all the models on digits' test split, served in this process on a free port."""
+    explorer = build_explorer([str(p) for p in (runs / "cmp", runs / "cvae", runs / "pca5") if p.exists()], "digits")
     server = ExplorerServer(explorer, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -79,8 +81,8 @@ def _post(server, path: str, body, **headers):
 
 def test_decode_answers_the_models_inverse_transform(served):
     explorer = served.explorer
-    codes = [[0.3, -1.2], [2.0, 0.5]]
     for name, model in explorer.models.items():
+        codes = np.random.default_rng(0).normal(size=(2, model.latent_dim)).tolist()
         label = 7 if model.classes else None
         status, answer = _post(served, "/api/decode", {"model": name, "codes": codes, "label": label})
         assert status == 200, answer
@@ -145,12 +147,29 @@ def test_samples_are_the_estimators_with_the_seed_shown(served):
         ("/api/decode", b"[" * 100000, "not valid JSON"),
         ("/api/decode", b"[1, 2]", "must be a JSON object"),
         ("/api/decode", b"\xff\xfe", "not valid JSON"),
-        ("/api/decode", b" " * (MAX_BODY + 1), "Content-Length of at most"),
     ],
 )
 def test_malformed_requests_get_400_and_the_server_stays_up(served, path, body, message):
     status, answer = _post(served, path, body)
     assert status == 400 and message in answer["error"], answer
+    status, answer = _post(served, "/api/decode", {"model": "VAE", "codes": [[0.0, 0.0]]})
+    assert status == 200 and len(answer["values"][0]) == 64
+
+
+@pytest.mark.parametrize("length", [str(MAX_BODY + 1), "-5", "many", None])
+def test_oversized_or_unsized_bodies_get_400_before_they_are_read(served, length):
+    # Only the headers are sent: the server must answer from Content-Length alone (sending the
+    # body too would race the server's close of the connection against the client's writes).
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
+    connection.putrequest("POST", "/api/decode")
+    connection.putheader("Content-Type", "application/json")
+    if length is not None:
+        connection.putheader("Content-Length", length)
+    connection.endheaders()
+    response = connection.getresponse()
+    status, answer = response.status, json.loads(response.read())
+    connection.close()
+    assert status == 400 and "Content-Length of at most" in answer["error"], answer
     status, answer = _post(served, "/api/decode", {"model": "VAE", "codes": [[0.0, 0.0]]})
     assert status == 200 and len(answer["values"][0]) == 64
 
@@ -277,8 +296,13 @@ def test_pointer_decodes_live_and_equals_inverse_transform(page, served):
         np.testing.assert_allclose(code, [dx / 150 * extent, -dy / 150 * extent], atol=1.01 * 2 * extent / 300)  # a CSS pixel
         for name, model in explorer.models.items():  # every model decodes that same latent point
             view = _settled(page, f'canvas.decoded[data-model="{name}"]')
-            assert json.loads(view.get_attribute("data-code")) == code
-            Z = np.asarray([code], dtype=np.float32)
+            if model.latent_dim == 2:
+                assert json.loads(view.get_attribute("data-code")) == code
+            else:  # 5-D: the pointer moves in the plane of the codes' principal directions through 0
+                expected = np.asarray(code) @ model.pca_axes
+                np.testing.assert_allclose(json.loads(view.get_attribute("data-code")), expected, atol=1e-9)
+                code5 = json.loads(view.get_attribute("data-code"))
+            Z = np.asarray([code if model.latent_dim == 2 else code5], dtype=np.float32)
             est = model.estimator
             values = est.inverse_transform(Z) if model.classes is None else est.inverse_transform(Z, model.classes[0])
             assert np.abs(_pixels(page, view) - _expected_pixels(values)).max() <= 1, name
@@ -304,7 +328,7 @@ def test_interpolation_slider_ends_show_the_two_reconstructions(page, served):
     explorer, a, b = served.explorer, 7, 21
     page.execute_script("""for (const [id, v] of [["a", arguments[0]], ["b", arguments[1]]]) {
         const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event("change")); }""", a, b)
-    frames = 'canvas.interp-frame[data-ready="1"]'
+    frames = f'canvas.interp-frame[data-ready="1"][data-ends="{a},{b}"]'
     WebDriverWait(page, 20).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, frames)) == len(explorer.models))
     slider = page.find_element(By.ID, "t")
     for key, row in [(Keys.END, b), (Keys.HOME, a)]:  # the keyboard drags the slider to its ends
@@ -344,6 +368,27 @@ def test_traversal_and_samples_in_the_page(page, served):
     first = page.find_element(By.CSS_SELECTOR, '#samples .panel[data-model="VAE"] canvas')
     expected = _expected_pixels(vae.sample(16, random_state=3, sampler="prior")[0])
     assert np.abs(_pixels(page, first) - expected).max() <= 1
+
+
+def test_two_chosen_dimensions_with_the_others_held_at_example_a(page, served):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    model = served.explorer.models["pca5"]
+    settings = {"projection": "dims", "dim-i": "3", "dim-j": "0", "hold": "a", "a": "9"}
+    page.execute_script("""for (const [id, v] of Object.entries(arguments[0])) {
+        const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event("change")); }""", settings)
+    before = page.find_element(By.CSS_SELECTOR, 'canvas.decoded[data-model="pca5"]').get_attribute("data-code")
+    ActionChains(page).move_to_element_with_offset(page.find_element(By.CSS_SELECTOR, 'canvas.map[data-model="pca5"]'),
+                                                   25, 35).perform()
+    view = _settled(page, 'canvas.decoded[data-model="pca5"]', before)
+    u, v = page.execute_script("return [window.vaelabExplorer.u, window.vaelabExplorer.v]")
+    expected = model.codes[9].copy()
+    expected[3], expected[0] = u, v
+    code = json.loads(view.get_attribute("data-code"))
+    np.testing.assert_allclose(code, expected, atol=1e-5)  # the page holds codes rounded to 5 decimals
+    values = model.estimator.inverse_transform(np.asarray([code], dtype=np.float32))
+    assert np.abs(_pixels(page, view) - _expected_pixels(values)).max() <= 1
 
 
 def _write_screenshot(page) -> None:

@@ -283,12 +283,14 @@ function buildInterpolations() {
 }
 
 async function loadPaths() {
-  const mode = $("mode").value;
+  const mode = $("mode").value, generation = (S.pathGeneration = (S.pathGeneration || 0) + 1);
   await Promise.all(S.models.map(async (m) => {
     m.frame.dataset.ready = "0";
     try {
       const path = await api("/api/interpolate", { model: m.name, a: S.a, b: S.b, mode, label: label(m) });
+      if (generation !== S.pathGeneration) return;  // a newer choice of ends is on its way: drop this one
       S.paths[m.name] = path;
+      m.frame.dataset.ends = `${S.a},${S.b}`;
       const ratio = path.ratio === null ? "undefined (the decoded ends coincide)" : path.ratio.toFixed(3);
       m.ratio.textContent = `path-length ratio ${ratio} (${mode}, ${path.values.length - 1} segments)`;
       m.strip.replaceChildren(...path.values.filter((_, i) => i % STRIP_EVERY === 0).map((values) => {
@@ -333,7 +335,7 @@ function buildTraversal() {
 }
 
 async function drawSamples(sampler) {
-  const seed = Math.max(0, Math.round(+$("seed").value) || 0);
+  const seed = Math.max(0, Math.round(+$("seed").value) || 0), generation = (S.sampleGeneration = (S.sampleGeneration || 0) + 1);
   $("seed").value = seed;
   const panels = await Promise.all(S.models.map(async (m) => {
     try {
@@ -344,6 +346,7 @@ async function drawSamples(sampler) {
       return el("div", { class: "panel", "data-model": m.name }, el("h3", { text: m.name }), grid);
     } catch (error) { status(`${m.name}: ${error.message}`); return el("div"); }
   }));
+  if (generation !== S.sampleGeneration) return;  // a later click's samples win
   $("samples").replaceChildren(...panels);
   $("sample-caption").textContent = `${sampler === "gmm" ? "GMM-sampler" : "prior"} samples, seed ${seed}`;
 }
