@@ -139,3 +139,19 @@ def test_decode_of_a_28x28_conv_model_answers_within_50_ms(tmp_path):
     median, p95 = np.median(times[10:]) * 1e3, np.percentile(times[10:], 95) * 1e3  # after warm-up
     print(f"\nconv 28x28 decode round trip over HTTP: median {median:.1f} ms, p95 {p95:.1f} ms (50 requests)")
     assert median < 50, f"median {median:.1f} ms"
+
+
+def test_a_dropped_connection_leaves_no_traceback_and_the_server_up(runs, capfd):
+    server = ExplorerServer(vaelab.explore.build_explorer([str(runs / "cvae")]), port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as raw:  # half a request, then gone
+            raw.sendall(b"POST /api/decode HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50\r\n")
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request("GET", "/api/state")
+        assert connection.getresponse().status == 200
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in capfd.readouterr().err

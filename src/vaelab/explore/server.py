@@ -66,6 +66,10 @@ class ExplorerServer(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}/"
 
+    def handle_error(self, request, client_address) -> None:
+        # socketserver prints a traceback to stderr; a closed browser tab is not worth one.
+        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: ExplorerServer

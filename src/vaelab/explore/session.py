@@ -174,6 +174,8 @@ class Explorer:
                 raise ConfigError(f"model {name} is conditional: its codes need the data's labels, and these data have none")
             X_model = X.reshape(len(X), *shape)
             codes = (est.transform(X_model, y) if conditional else est.transform(X_model)).astype(np.float64)
+            if not np.isfinite(codes).all():
+                raise ConfigError(f"model {name} encodes some of the data to NaN or infinite codes: nothing to map")
             mean, cov = _prior_moments(est)
             classes = est.classes_.tolist() if conditional else None
             self.models[name] = ExploredModel(name, est, codes, classes, mean, cov, _pca_axes(codes))
