@@ -15,6 +15,7 @@ from .._version import __version__
 from ..allocator import retain_freed_memory
 from ..errors import TrainingInterrupted, VaelabError
 from ..estimators.registry import MODELS
+from .. import explore
 from . import commands
 from .flags import add_data_flags, add_estimator_flags, parse_betas
 
@@ -81,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = command("report", commands.cmd_report, "redraw report.html of a `vaelab compare` directory, without refitting")
     report.add_argument("run", help="directory written by `vaelab compare --out`")
+
+    explore.add_arguments(command("explore", explore.run, "serve a live latent-space explorer on 127.0.0.1"))
     return parser
 
 
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)  # None, or an exit status (explore)
     except TrainingInterrupted as exc:
         print(f"vaelab {args.command}: {exc}", file=sys.stderr)
         return 130  # the shell's convention for a command stopped by SIGINT
@@ -99,4 +102,4 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a path that cannot be read or written: the user's to fix, not a crash
         print(f"vaelab {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
