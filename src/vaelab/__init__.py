@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._version import __version__
 from .errors import (
     ConfigError,
+    ConvergenceWarning,
     DataError,
     ModelFileError,
     NotFittedError,
@@ -30,6 +31,7 @@ __all__ = [
     "VaelabError",
     "DataError",
     "ConfigError",
+    "ConvergenceWarning",
     "ModelFileError",
     "NotFittedError",
     "PosteriorCollapseWarning",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 
@@ -31,6 +32,10 @@ class TrainingError(VaelabError, RuntimeError):
 
 class TrainingInterrupted(TrainingError):
     """Training was stopped by the user (Ctrl-C); the last checkpoint, if any, is kept."""
+
+
+class ConvergenceWarning(_SklearnConvergenceWarning):
+    """Training stopped before it could tell that the model converged (scikit-learn's warning type)."""
 
 
 class PosteriorCollapseWarning(UserWarning):

@@ -202,6 +202,18 @@ _BY_NAME = {
 LIKELIHOODS = tuple(_BY_NAME)
 
 
+def choose_likelihood(name: str, binary: bool) -> str:
+    """``name``, or what ``"auto"`` stands for: ``"bernoulli"`` for binary data, else ``"gaussian"``.
+
+    A Gaussian with a learned variance per feature is a proper density of any real values, in
+    the same family as PPCA's: with it PCA, the autoencoder and the VAE all score the same data
+    as densities of the same values, so their log-likelihoods compare like for like.
+    """
+    if name != "auto":
+        return name
+    return "bernoulli" if binary else "gaussian"
+
+
 def make_likelihood(name: str, event_shape: tuple[int, ...]) -> Likelihood:
     """Build the likelihood called ``name`` for data of shape ``event_shape``.
 

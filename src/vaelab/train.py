@@ -32,10 +32,11 @@ from .errors import ConfigError, TrainingError, TrainingInterrupted
 
 @dataclass
 class TrainConfig:
-    epochs: int = 50  # passes over the training data (an upper bound with early stopping)
+    epochs: int | None = None  # passes over the data, an upper bound; None: max(50, enough for AUTO_STEPS steps)
     batch_size: int = 128  # examples per gradient step
     lr: float = 1e-3  # Adam learning rate
     patience: int | None = 10  # epochs without validation improvement before stopping; None: never stop
+    patience_after: int = 0  # epochs before early stopping and best-weight tracking start (a KL warm-up's)
     grad_clip: float | None = None  # clip the global gradient norm to this value; None: no clipping
     progress: bool = False  # show a tqdm bar on stderr
     description: str = "fit"  # label of the progress bar
@@ -56,6 +57,18 @@ class History:
 
     def to_dict(self) -> dict:
         return {"train": self.train, "validation": self.validation, "best_epoch": self.best_epoch}
+
+
+# Adam steps that ``epochs=None`` allows at least: small data sets need many passes to converge.
+AUTO_STEPS = 20_000
+
+
+def max_epochs(config: TrainConfig, n_train: int) -> int:
+    """``config.epochs``, or for None the larger of 50 epochs and the epochs of ``AUTO_STEPS`` Adam steps."""
+    if config.epochs is not None:
+        return config.epochs
+    steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
+    return max(50, math.ceil(AUTO_STEPS / steps_per_epoch))
 
 
 def world() -> tuple[int, int]:
@@ -263,14 +276,15 @@ def train(
         # Gradients averaged across ranks; every rank then takes the same Adam step.
         objective = DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None)
         torch.manual_seed(torch.initial_seed() + rank)  # independent reparameterisation noise per rank
-    if progress.finished and progress.epoch < config.epochs and not _stopped_early(config, progress):
+    epochs = max_epochs(config, len(X_train))
+    if progress.finished and progress.epoch < epochs and not _stopped_early(config, progress):
         progress.finished = False  # resumed with more epochs than the finished run had
     saved_epoch = progress.epoch if config.resume else 0
     # A live bar on a terminal; elsewhere (a log file, CI) one line per epoch, never carriage returns.
     report = config.progress and rank == 0
     live = report and sys.stderr.isatty()
     bar = tqdm(
-        range(progress.epoch + 1, config.epochs + 1) if not progress.finished else [],
+        range(progress.epoch + 1, epochs + 1) if not progress.finished else [],
         desc=config.description, disable=not live, leave=False,
     )
     try:
@@ -289,7 +303,9 @@ def train(
                 for name, value in zip(_names(objective), val_terms):
                     progress.history.validation.setdefault(name, []).append(value)
                 postfix["val"] = f"{val_terms[0]:.4g}"
-                if val_terms[0] < progress.best_loss:
+                if epoch <= config.patience_after:
+                    progress.history.best_epoch = epoch  # no early stopping while the objective still changes
+                elif val_terms[0] < progress.best_loss:
                     progress.best_loss, progress.waited, progress.history.best_epoch = val_terms[0], 0, epoch
                     progress.best_state = copy.deepcopy(module.state_dict())
                 else:
@@ -297,9 +313,9 @@ def train(
             bar.set_postfix(postfix)
             if report and not live:
                 line = ", ".join(f"{name} {value}" for name, value in postfix.items())
-                print(f"{config.description} epoch {epoch}/{config.epochs}: {line}", file=sys.stderr, flush=True)
+                print(f"{config.description} epoch {epoch}/{epochs}: {line}", file=sys.stderr, flush=True)
             progress.epoch = epoch
-            progress.finished = epoch == config.epochs or _stopped_early(config, progress)
+            progress.finished = epoch == epochs or _stopped_early(config, progress)
             if config.checkpoint is not None and world()[0] == 0:
                 _save(config, module, optimizer, progress, device)
                 saved_epoch = epoch

@@ -244,10 +244,10 @@ class Preprocessing:
     def _mean_std_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(self.mean, dtype=np.float32), np.asarray(self.std, dtype=np.float32)
 
-    def _flat_copy(self, X, where: str) -> np.ndarray:
-        """A float32 copy of ``X`` viewed as (n, d): never the caller's memory."""
+    def _flat_copy(self, X, where: str, dtype=np.float32) -> np.ndarray:
+        """A ``dtype`` copy of ``X`` viewed as (n, d): never the caller's memory."""
         X = _as_batch(X, where)
-        out = np.array(X, dtype=np.float32, copy=True)  # reads only this slice of a memmap
+        out = np.array(X, dtype=dtype, copy=True)  # reads only this slice of a memmap
         flat = out.reshape(len(out), -1)
         if self.n_features is not None and flat.shape[1] != self.n_features:
             raise DataError(
@@ -256,31 +256,33 @@ class Preprocessing:
             )
         return flat
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X, dtype=np.float32) -> np.ndarray:
         """Raw values -> model space.
 
         Parameters
         ----------
         X : array of shape (n_samples, ...)
             Any slice of the raw data (a memory-mapped slice is read, never written).
+        dtype : float32 or float64
+            Of the result (float64 where an exact likelihood needs it, e.g. PCA on float64 data).
 
         Returns
         -------
-        ndarray of the same shape, float32
+        ndarray of the same shape, ``dtype``
             In [0, 1] after ``"scale"``; {0, 1} after ``"threshold"``/``"static"``.
         """
         shape = np.shape(X)
-        flat = self._flat_copy(X, "Preprocessing.transform")
+        flat = self._flat_copy(X, "Preprocessing.transform", dtype)
         if self.kind == "scale":
-            flat /= np.float32(self.pixel_max)
+            flat /= flat.dtype.type(self.pixel_max)
         elif self.kind == "standardize":
             mean, std = self._mean_std_arrays
-            flat -= mean
-            flat /= std
+            flat -= mean if flat.dtype == np.float32 else np.asarray(self.mean, dtype=flat.dtype)
+            flat /= std if flat.dtype == np.float32 else np.asarray(self.std, dtype=flat.dtype)
         if self.binarize == "threshold":
-            flat = (flat > self.threshold).astype(np.float32)
+            flat = (flat > self.threshold).astype(dtype)
         elif self.binarize == "static":
-            flat = (static_uniforms(flat, self.seed) < flat).astype(np.float32)
+            flat = (static_uniforms(flat, self.seed) < flat).astype(dtype)
         return flat.reshape(shape)
 
     def inverse_transform(self, X) -> np.ndarray:

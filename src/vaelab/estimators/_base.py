@@ -26,6 +26,9 @@ from .params import ParamTable
 _CHUNK = 4096  # rows per forward pass when encoding/decoding whole arrays
 
 
+SPACES = ("data", "model")  # the units of a log-likelihood: the raw data's, or the preprocessed values'
+
+
 def check_fit_array(X) -> np.ndarray:
     """``X`` validated for fitting: finite real samples, at least two of them."""
     X = check_array(X)
@@ -62,8 +65,9 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         self.params.validate(self.get_params(deep=False))
 
-    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int = 0) -> LatentModel:
-        """The (untrained) torch module for samples of ``sample_shape``, conditioned on ``n_classes`` classes."""
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
+        """The (untrained) torch module for samples of ``sample_shape``, conditioned on ``n_classes``
+        classes, for data fitted by ``preprocessing`` (which settles ``"auto"`` choices)."""
         raise NotImplementedError
 
     # --- fitted state -----------------------------------------------------------------------
@@ -77,8 +81,9 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
             pixel_max = image_pixel_max(X)
         return Preprocessing.fit(X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed)
 
-    def _set_fitted(self, module: LatentModel, preprocessing: Preprocessing, sample_shape, conditioning=None) -> None:
-        self.conditioning_ = Unconditional() if conditioning is None else conditioning
+    def _set_fitted(self, module: LatentModel, preprocessing: Preprocessing, sample_shape, conditioning, seed: int) -> None:
+        self.conditioning_ = conditioning
+        self.seed_ = int(seed)  # random_state made a seed once, at fit: a RandomState gives one number
         self.module_ = module
         self.preprocessing_ = preprocessing
         self.sample_shape_ = tuple(sample_shape)
@@ -91,6 +96,7 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
             "sample_shape_": list(self.sample_shape_),
             "preprocessing_": self.preprocessing_.to_dict(),
             "history_": getattr(self, "history_", None),
+            "seed_": self.seed_,
             **self.conditioning_.state(),
         }
         weights = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
@@ -109,12 +115,12 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
         sample_shape = tuple(fitted["sample_shape_"])
         conditioning = self.conditioning.from_state(fitted)
         with torch.device("meta"):
-            expected = self._build_module(sample_shape, conditioning.n_classes).state_dict()
+            expected = self._build_module(sample_shape, conditioning.n_classes, preprocessing).state_dict()
         state = read_weights(expected)
-        module = self._build_module(sample_shape, conditioning.n_classes)
+        module = self._build_module(sample_shape, conditioning.n_classes, preprocessing)
         module.load_state_dict(state)
         module.eval()
-        self._set_fitted(module, preprocessing, sample_shape, conditioning)
+        self._set_fitted(module, preprocessing, sample_shape, conditioning, fitted.get("seed_", 0))
         if fitted.get("history_") is not None:
             self.history_ = fitted["history_"]
 
@@ -123,11 +129,24 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
         return next(self.module_.buffers(), next(self.module_.parameters(), None)).device
 
     # --- arrays in and out ------------------------------------------------------------------
-    def to_model_space(self, X) -> np.ndarray:
-        """Raw samples ``(n, *sample_shape)`` -> the module's input, float32 ``(n, n_features_in_)``."""
+    def to_model_space(self, X, dtype=np.float32) -> np.ndarray:
+        """Raw samples ``(n, *sample_shape)`` -> the module's input, ``dtype`` ``(n, n_features_in_)``."""
         self._check_fitted()
         X = check_array(X, sample_shape=self.sample_shape_, fitted_by=type(self).__name__)
-        return self.preprocessing_.transform(X).reshape(len(X), -1)
+        return self.preprocessing_.transform(X, dtype).reshape(len(X), -1)
+
+    def _in_units(self, scores: np.ndarray, space: str) -> np.ndarray:
+        """Model-space log-likelihoods ``(n,)`` in nats, in the units ``space`` names.
+
+        ``"data"``: a density of the raw values as the user gave them, the log-determinant of the
+        preprocessing's Jacobian added (``-D log pixel_max`` for scale, ``-sum log std`` for
+        standardize); for binarised data, the probability mass of the binarised values (no
+        Jacobian: binarising is discrete). ``"model"``: the density of the preprocessed values.
+        """
+        if space not in SPACES:
+            raise ConfigError(f"unknown space {space!r}; choose 'data' (the raw values' units) or 'model'")
+        offset = self.preprocessing_.log_abs_det_jacobian(self.n_features_in_) if space == "data" else None
+        return scores if offset is None else scores + offset
 
     def _user_space(self, A: np.ndarray) -> np.ndarray:
         """Model-space rows -> the user's units and sample shape."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ..likelihoods import make_likelihood
+from ..data.preprocessing import Preprocessing
+from ..likelihoods import choose_likelihood, make_likelihood
 from ..models import Autoencoder as AutoencoderModule
 from ..models import LatentModel
 from ._base import store_params
@@ -28,11 +29,11 @@ class Autoencoder(NeuralEstimator):
         hidden: tuple[int, ...] = (256, 128),
         architecture: str = "auto",
         channels: tuple[int, ...] = (32, 64),
-        likelihood: str = "bernoulli",
-        preprocessing: str = "none",
+        likelihood: str = "auto",
+        preprocessing: str = "auto",
         pixel_max: float | None = None,
         binarize: str = "none",
-        epochs: int = 50,
+        epochs: int | None = None,
         batch_size: int = 128,
         lr: float = 1e-3,
         validation_fraction: float = 0.1,
@@ -45,7 +46,7 @@ class Autoencoder(NeuralEstimator):
     ):
         store_params(self, locals())
 
-    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int = 0) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
         n_features = math.prod(sample_shape)
-        likelihood = make_likelihood(self.likelihood, (n_features,))
+        likelihood = make_likelihood(choose_likelihood(self.likelihood, preprocessing.binarize != "none"), (n_features,))
         return AutoencoderModule(n_features, self.latent_dim, tuple(self.hidden), likelihood, **self._networks(sample_shape))

@@ -17,9 +17,12 @@ from ..checkpoint import checkpoint_path, run_key
 from ..data._arrays import row_chunks
 from ..data.preprocessing import Preprocessing
 from ..data.rows import LabelledRows, MappedRows, StoredRows, read_per_batch
-from ..errors import DataError
-from ..train import TrainConfig, resolve_device, seed_from, seeded, train
+from ..errors import ConvergenceWarning, DataError
+from ..train import TrainConfig, max_epochs, resolve_device, seed_from, seeded, train
 from ._base import LatentEstimator, check_fit_array
+
+# Fewer validation rows than this make the validation loss too noisy to stop on.
+_MIN_VALIDATION_ROWS = 50
 
 
 def stored_rows(X: np.ndarray, preprocessing: Preprocessing, device):
@@ -141,21 +144,44 @@ class NeuralEstimator(LatentEstimator):
             resume=resume,
             run_key=run_key(self.get_params(deep=False), X, labels),
             shuffle_seed=seed,
+            patience_after=self._warmup_epochs(),
         )
         with seeded(seed, device):
-            module = self._build_module(X.shape[1:], conditioning.n_classes).to(device)
+            module = self._build_module(X.shape[1:], conditioning.n_classes, preprocessing).to(device)
             module.likelihood.check_support(low, high)
             first = X_train[torch.arange(min(len(X_train), 256), device=device)]  # rows are shuffled already
             first = first[0] if isinstance(first, tuple) else first
             module.initialise((prepare or (lambda batch: batch))(first).float())
             history = train(module, X_train, X_val, config, prepare, self._epoch_hook())
-        self._set_fitted(module, preprocessing, X.shape[1:], conditioning)
+        self._set_fitted(module, preprocessing, X.shape[1:], conditioning, seed)
         self.history_ = history.to_dict()
+        self._warn_if_unconverged(config, len(X_train), n_val)
         self._warn_if_collapsed(self._fit_code_mixture(X, seed, labels))
         return self
 
     def _warn_if_collapsed(self, codes: np.ndarray) -> None:
         """Posterior-collapse guard on training codes ``(m, latent_dim)``; a no-op without a posterior."""
+
+    def _warmup_epochs(self) -> int:
+        """Epochs of a warm-up, during which early stopping does not count (0: none)."""
+        return 0
+
+    def _warn_if_unconverged(self, config: TrainConfig, n_train: int, n_val: int) -> None:
+        """Say so when early stopping could not judge convergence: too few validation rows, or still improving."""
+        name = type(self).__name__
+        trained = len(self.history_["train"]["loss"])
+        if n_val and n_val < _MIN_VALIDATION_ROWS:
+            warnings.warn(
+                f"{name}: the validation split has only {n_val} rows, too few to judge early stopping; "
+                "give more data, raise validation_fraction, or set patience=None and choose epochs",
+                ConvergenceWarning, stacklevel=3,
+            )
+        elif n_val and trained == max_epochs(config, n_train) and self.history_["best_epoch"] == trained:
+            warnings.warn(
+                f"{name}: the validation loss was still improving at the last of {trained} epochs; the model "
+                "may be under-trained: raise epochs (or leave epochs=None), or raise lr",
+                ConvergenceWarning, stacklevel=3,
+            )
 
     def _epoch_hook(self):
         """Called with (module, epoch) before each epoch; None when nothing changes per epoch."""

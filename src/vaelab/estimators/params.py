@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..data.preprocessing import BINARIZE, KINDS
+from ..data.preprocessing import BINARIZE, CHOICES
 from ..errors import ConfigError
 from ..likelihoods import LIKELIHOODS
-from ..models import ARCHITECTURES
+from ..models import ARCHITECTURES, PRIORS
 from ..models import OBJECTIVES
 from ..train import PRECISIONS, TrainConfig, seed_from
 from .checks import check_choice, check_int, check_real, check_sizes, optional
@@ -149,14 +149,17 @@ LATENT_DIM = Param("latent_dim", 2, "int", "Size of the code (PCA: the number of
 HIDDEN = Param("hidden", (256, 128), "tuple of int",
                "MLP hidden layer sizes of the encoder (the decoder mirrors them); ``()`` gives linear maps.",
                check_sizes, parse_sizes)
-ARCHITECTURE = Param("architecture", "auto", '{"auto", "mlp", "conv"}',
-                     '``"auto"``: a CNN for images (n, C, H, W), an MLP for tables (n, d).',
+ARCHITECTURE = Param("architecture", "auto", '{"auto", ' + ", ".join(f'"{a}"' for a in ARCHITECTURES) + "}",
+                     '``"auto"``: a CNN for images (n, C, H, W), an MLP for tables (n, d); ``"gated_mlp"``: '
+                     "hidden layers h = (W x + b) * sigmoid(V x + c), as in the VampPrior experiments.",
                      lambda n, v: check_choice(n, v, ("auto", *ARCHITECTURES)))
 CHANNELS = Param("channels", (32, 64), "tuple of int",
                  "Conv channels of the encoder's stride-2 layers (the decoder mirrors them).", check_sizes, parse_sizes)
-LIKELIHOOD = Param("likelihood", "bernoulli", "{" + ", ".join(f'"{n}"' for n in LIKELIHOODS) + "}",
-                   "Decoder distribution p(x|z); its negative log-likelihood (nats) is the reconstruction term.",
-                   lambda n, v: check_choice(n, v, LIKELIHOODS))
+LIKELIHOOD = Param("likelihood", "auto", '{"auto", ' + ", ".join(f'"{n}"' for n in LIKELIHOODS) + "}",
+                   "Decoder distribution p(x|z); its negative log-likelihood (nats) is the reconstruction term. "
+                   '``"auto"``: ``"bernoulli"`` for binarised data, else ``"gaussian"`` (a learned variance per '
+                   "feature: a density of the same values as PCA's, so the models compare like for like).",
+                   lambda n, v: check_choice(n, v, ("auto", *LIKELIHOODS)))
 BETA = Param("beta", 1.0, "float", "Weight of the KL term (1: the ELBO; Higgins et al., 2017).", _positive, float)
 OBJECTIVE = Param("objective", "elbo", '{"elbo", "iwae"}',
                   "The ELBO, or the importance-weighted bound with ``n_train_samples`` samples (Burda et al., 2016).",
@@ -166,11 +169,20 @@ N_TRAIN_SAMPLES = Param("n_train_samples", 1, "int", "Samples per example of the
 KL_WARMUP = Param("kl_warmup", 0, "int",
                   "Anneal the KL weight linearly from 0 to ``beta`` over this many epochs (0: off).",
                   lambda n, v: check_int(n, v, 0), int)
+PRIOR = Param("prior", "normal", "{" + ", ".join(f'"{k}"' for k in PRIORS) + "}",
+              'p(z): ``"normal"`` N(0, I); ``"vamp"`` the VampPrior (Tomczak & Welling, 2018), a mixture of the '
+              'posteriors at ``prior_components`` learned pseudo-inputs; ``"mixture"`` a learned mixture of '
+              "``prior_components`` Gaussians.", lambda n, v: check_choice(n, v, tuple(PRIORS)))
+PRIOR_COMPONENTS = Param("prior_components", 500, "int",
+                         'Pseudo-inputs of ``prior="vamp"`` or components of ``prior="mixture"`` (unused by "normal").',
+                         _positive_int, int)
 FREE_BITS = Param("free_bits", 0.0, "float", "Floor, in nats, of the batch-mean KL of each latent dimension (0: off).",
                   lambda n, v: check_real(n, v, 0.0, low_open=False, unit="nats per latent dimension"), float)
-PREPROCESSING = Param("preprocessing", "none", "{" + ", ".join(f'"{k}"' for k in KINDS) + "}",
-                      "Map from raw values to model space, fitted on the training data and stored with the model.",
-                      lambda n, v: check_choice(n, v, KINDS))
+PREPROCESSING = Param("preprocessing", "auto", "{" + ", ".join(f'"{k}"' for k in CHOICES) + "}",
+                      "Map from raw values to model space, fitted on the training data and stored with the model. "
+                      '``"auto"``: ``"scale"`` (to [0, 1]) for images and 8-bit data of a known range, '
+                      '``"standardize"`` for tables. Log-likelihoods are reported in the raw data\'s units.',
+                      lambda n, v: check_choice(n, v, CHOICES))
 PIXEL_MAX = Param("pixel_max", None, "float or None",
                   'For ``preprocessing="scale"``: the raw full-scale value (255 for uint8 when None).',
                   optional(_positive), parse_optional_float)
@@ -178,7 +190,9 @@ BINARIZE_ = Param("binarize", "none", "{" + ", ".join(f'"{k}"' for k in BINARIZE
                   "After scaling: binarise at 0.5, by one fixed Bernoulli draw, or by a fresh draw of every batch "
                   "(the usual protocol for likelihood benchmarks).",
                   lambda n, v: check_choice(n, v, BINARIZE))
-EPOCHS = _knob("epochs", "int", "Passes over the training data (an upper bound with early stopping).", _positive_int, int)
+EPOCHS = _knob("epochs", "int or None", "Passes over the training data, an upper bound with early stopping (None: "
+               "at least 50, and enough for 20,000 Adam steps, so that small data sets converge too).",
+               optional(_positive_int), parse_optional_int)
 BATCH_SIZE = _knob("batch_size", "int", "Examples per gradient step.", _positive_int, int)
 LR = _knob("lr", "float", "Adam learning rate.", _positive, float)
 VALIDATION_FRACTION = Param("validation_fraction", 0.1, "float",
@@ -211,6 +225,11 @@ def _iwae_rules(values: Mapping[str, Any]) -> None:
         )
 
 
+def _prior_rules(values: Mapping[str, Any]) -> None:
+    if values["free_bits"] and values["prior"] != "normal":
+        raise ConfigError(f"free_bits floors a per-dimension KL, which prior={values['prior']!r} does not have; use prior='normal'")
+
+
 PCA_PARAMS = ParamTable((
     LATENT_DIM, PREPROCESSING, PIXEL_MAX,
     dataclasses.replace(RANDOM_STATE, doc="Seeds :meth:`sample` when it is not given its own ``random_state``."),
@@ -220,5 +239,6 @@ AUTOENCODER_PARAMS = ParamTable((
     EPOCHS, BATCH_SIZE, LR, VALIDATION_FRACTION, PATIENCE, GRAD_CLIP, PRECISION, DEVICE, RANDOM_STATE, VERBOSE,
 ))
 VAE_PARAMS = AUTOENCODER_PARAMS.extended(
-    BETA, OBJECTIVE, N_TRAIN_SAMPLES, KL_WARMUP, FREE_BITS, after="likelihood", rules=(_iwae_rules,)
+    BETA, OBJECTIVE, N_TRAIN_SAMPLES, KL_WARMUP, FREE_BITS, PRIOR, PRIOR_COMPONENTS, after="likelihood",
+    rules=(_iwae_rules, _prior_rules)
 )

@@ -5,11 +5,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from sklearn.decomposition import PCA as _SklearnPCA
 
+from ..data.preprocessing import Preprocessing
 from ..errors import DataError
 from ..models import PPCA, LatentModel
+from ..train import seed_from
 from ._base import LatentEstimator, check_fit_array, store_params
+
+_CHUNK = 4096  # rows per pass of the exact likelihood
 from .checks import check_int
 from .conditioning import Unconditional
 from .params import PCA_PARAMS
@@ -21,11 +26,11 @@ class PCA(LatentEstimator):
     kind = "pca"
     seeds_sampling = True
 
-    def __init__(self, *, latent_dim: int = 2, preprocessing: str = "none", pixel_max: float | None = None,
+    def __init__(self, *, latent_dim: int = 2, preprocessing: str = "auto", pixel_max: float | None = None,
                  random_state=None):
         store_params(self, locals())
 
-    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int = 0) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
         n_features = math.prod(sample_shape)
         return PPCA(n_features, check_int("latent_dim", self.latent_dim, 1, n_features))
 
@@ -34,7 +39,7 @@ class PCA(LatentEstimator):
         X = check_fit_array(X)
         self._check_params()
         preprocessing = self._fit_preprocessing(X, seed=0)
-        A = preprocessing.transform(X).reshape(len(X), -1)
+        A = preprocessing.transform(X, np.float64 if X.dtype == np.float64 else np.float32).reshape(len(X), -1)
         k = check_int("latent_dim", self.latent_dim, 1, min(A.shape))
         if not np.ptp(A, axis=0).any():
             raise DataError("every sample of X is the same: there is no variance for PCA to model")
@@ -42,10 +47,12 @@ class PCA(LatentEstimator):
         # scikit-learn's "auto" solver: an eigendecomposition of the covariance for tall data
         # (faster than a full SVD on Fashion-MNIST, benchmarks/); seeded in case it randomises.
         pca = _SklearnPCA(n_components=k, random_state=0).fit(A.astype(np.float64))
-        # A rank-deficient X gives noise_variance 0 and an infinite density; keep it tiny instead.
-        noise = max(pca.noise_variance_, 1e-6 * float(pca.explained_variance_[0]))
+        # Only a numerically rank-deficient X (noise variance at rounding level, or 0) gets a floor:
+        # there the exact density would be infinite. Any resolvable noise variance is kept as is.
+        floor = float(pca.explained_variance_[0]) * np.finfo(np.float64).eps * A.shape[1]
+        noise = max(float(pca.noise_variance_), floor)
         module = PPCA.from_moments(pca.mean_, pca.components_, pca.explained_variance_, noise)
-        self._set_fitted(module, preprocessing, X.shape[1:], Unconditional())
+        self._set_fitted(module, preprocessing, X.shape[1:], Unconditional(), seed_from(self.random_state))
         self._fit_code_mixture(X, seed=0)
         return self
 
@@ -61,12 +68,22 @@ class PCA(LatentEstimator):
         self._check_fitted()
         return float(self.module_.noise_variance)
 
-    def score_samples(self, X, y=None) -> np.ndarray:
-        """Exact log-likelihood log p(x) of each sample in model space, in nats (higher is better): ``(n,)``."""
-        A = self.to_model_space(X)
-        return self._map(self.module_.exact_log_likelihood, A, self._labels(y, len(A)))
+    def score_samples(self, X, y=None, *, space: str = "data") -> np.ndarray:
+        """Exact log-likelihood log p(x) of each sample, in nats (higher is better): ``(n,)`` float64.
+
+        ``space="data"`` (the default): the density of ``X`` in its own units, the preprocessing's
+        log-Jacobian included, so that with ``preprocessing="none"`` it equals scikit-learn's
+        ``PCA.score_samples``; ``"model"``: the density of the preprocessed values. Computed in
+        float64 for float64 data.
+        """
+        self._labels(y, 0)
+        dtype = np.float64 if np.asarray(X).dtype == np.float64 else np.float32
+        A = self.to_model_space(X, dtype)
+        with torch.no_grad():
+            parts = [self.module_.exact_log_likelihood(torch.from_numpy(A[i : i + _CHUNK])) for i in range(0, len(A), _CHUNK)]
+        return self._in_units(torch.cat(parts).numpy(), space)
 
     def score(self, X, y=None) -> float:
-        """Mean exact log-likelihood per example, in nats. ``y`` is ignored."""
+        """Mean exact log-likelihood per example, in nats, in the data's units. ``y`` is ignored."""
         self._check_fitted()
         return float(np.mean(self.score_samples(X)))

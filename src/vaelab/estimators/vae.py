@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from ..errors import PosteriorCollapseWarning
-from ..likelihoods import make_likelihood
+from ..data.preprocessing import Preprocessing
+from ..likelihoods import choose_likelihood, make_likelihood
 from ..metrics import iw_log_likelihood
 from ..models import VAE as VAEModule
 from ..models import LatentModel
-from ..train import seed_from
 from ._base import store_params
 from .checks import check_int
 from .neural import NeuralEstimator
@@ -37,16 +37,18 @@ class VAE(NeuralEstimator):
         hidden: tuple[int, ...] = (256, 128),
         architecture: str = "auto",
         channels: tuple[int, ...] = (32, 64),
-        likelihood: str = "bernoulli",
+        likelihood: str = "auto",
         beta: float = 1.0,
         objective: str = "elbo",
         n_train_samples: int = 1,
         kl_warmup: int = 0,
         free_bits: float = 0.0,
-        preprocessing: str = "none",
+        prior: str = "normal",
+        prior_components: int = 500,
+        preprocessing: str = "auto",
         pixel_max: float | None = None,
         binarize: str = "none",
-        epochs: int = 50,
+        epochs: int | None = None,
         batch_size: int = 128,
         lr: float = 1e-3,
         validation_fraction: float = 0.1,
@@ -59,13 +61,13 @@ class VAE(NeuralEstimator):
     ):
         store_params(self, locals())
 
-    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int = 0) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
         n_features = math.prod(sample_shape)
-        likelihood = make_likelihood(self.likelihood, (n_features,))
+        likelihood = make_likelihood(choose_likelihood(self.likelihood, preprocessing.binarize != "none"), (n_features,))
         return VAEModule(
             n_features, self.latent_dim, tuple(self.hidden), likelihood, beta=self.beta, objective=self.objective,
             n_train_samples=self.n_train_samples, free_bits=float(self.free_bits), n_classes=n_classes,
-            **self._networks(sample_shape),
+            prior=self.prior, prior_components=self.prior_components, **self._networks(sample_shape),
         )
 
     def _warn_if_collapsed(self, codes: np.ndarray) -> None:
@@ -83,6 +85,9 @@ class VAE(NeuralEstimator):
                 stacklevel=3,
             )
 
+    def _warmup_epochs(self) -> int:
+        return int(self.kl_warmup)
+
     def _epoch_hook(self):
         if not self.kl_warmup:
             return None
@@ -94,19 +99,22 @@ class VAE(NeuralEstimator):
 
         return anneal
 
-    def score_samples(self, X, y=None, *, n_samples: int = 1000) -> np.ndarray:
-        """Importance-sampled log p(x) (log p(x|y) for a conditional model) of each sample in model space, in nats: ``(n,)``.
+    def score_samples(self, X, y=None, *, n_samples: int = 1000, space: str = "data") -> np.ndarray:
+        """Importance-sampled log p(x) (log p(x|y) for a conditional model) of each sample, in nats: ``(n,)``.
 
         The K-sample importance-weighted bound of Burda et al. (2016) with q(z|x) as proposal,
         K = ``n_samples``: a stochastic lower bound that tightens as K grows (K = 1 is the ELBO).
-        Seeded by ``random_state``: same seed, same numbers.
+        ``space="data"`` (the default): a density of ``X`` in its own units, the preprocessing's
+        log-Jacobian included (for binarised data: the probability of the binarised values);
+        ``"model"``: of the preprocessed values. Each example's noise is keyed on the example and
+        the seed fixed at fit (``seed_``): the same number alone, in any subset or order.
         """
         A = self.to_model_space(X)
         labels = self._labels(y, len(A))
         n_samples = check_int("n_samples", n_samples, 1)
-        seed = seed_from(self.random_state if self.random_state is not None else 0)
         y_index = None if labels is None else torch.from_numpy(labels)
-        return iw_log_likelihood(self.module_, torch.from_numpy(A), n_samples, seed=seed, y=y_index).float().cpu().numpy()
+        scores = iw_log_likelihood(self.module_, torch.from_numpy(A), n_samples, seed=self.seed_, y=y_index)
+        return self._in_units(scores.double().cpu().numpy(), space)
 
     def score(self, X, y=None, *, n_samples: int = 1000) -> float:
         """Mean of :meth:`score_samples`, in nats per example (``y`` conditions only a conditional model)."""
