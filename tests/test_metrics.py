@@ -70,7 +70,7 @@ def x_test() -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def ppca(x_train):
-    return est.PCA(latent_dim=K_LATENT).fit(x_train).module_
+    return est.PCA(latent_dim=K_LATENT, preprocessing="none").fit(x_train).module_
 
 
 def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
@@ -575,8 +575,9 @@ def test_an_examples_estimate_does_not_depend_on_the_rows_around_it(ppca, x_test
     whole = iw_estimate(vae, x, 100, seed=3)
     part = iw_estimate(vae, x[10:20], 100, seed=3)
     reverse = iw_estimate(vae, x.flip(0), 100, seed=3)
-    torch.testing.assert_close(part.log_likelihood, whole.log_likelihood[10:20], atol=1e-5, rtol=0)
-    torch.testing.assert_close(reverse.log_likelihood, whole.log_likelihood.flip(0), atol=1e-5, rtol=0)
+    # equal up to float32 rounding of matrix products over batches of other sizes
+    torch.testing.assert_close(part.log_likelihood, whole.log_likelihood[10:20], atol=0, rtol=1e-6)
+    torch.testing.assert_close(reverse.log_likelihood, whole.log_likelihood.flip(0), atol=0, rtol=1e-6)
     assert not torch.equal(iw_estimate(vae, x, 100, seed=4).log_likelihood, whole.log_likelihood)
 
 

@@ -1,4 +1,12 @@
-"""Fit PCA, an autoencoder and a VAE on one dataset and evaluate each on held-out data."""
+"""Fit PCA, an autoencoder and a VAE on one dataset and evaluate each on held-out data, like for like.
+
+Every row is scored on the same held-out rows, as the same kind of quantity (a density of the
+same values: PCA's Gaussian, and by default a Gaussian decoder with a learned variance for the
+networks), in the data's own units (the preprocessing's log-Jacobian included). Options that would
+make the rows incomparable — a Bernoulli decoder on grey levels, binarised data beside PCA's
+Gaussian on grey levels — are refused. A calibration row scores real training rows as if they
+were a model's samples: the completeness a perfect generator would get.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ import torch
 from .errors import ConfigError, ModelFileError
 from .estimators.persistence import load
 from .estimators.registry import COMPARED
-from .metrics import FeatureSpace, evaluate
+from .metrics import FeatureSpace, calibration, evaluate, to_data_units
 
 # Columns of the comparison table: (key in summary_row, header).
 TABLE_COLUMNS = [
@@ -70,15 +78,26 @@ def train_test_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> tupl
     return split.X_train, split.X_test
 
 
+CALIBRATION_ROW = "real data (calibration)"
+
+
+def check_comparable(params: dict) -> None:
+    """Refuse the options under which PCA, the autoencoder and the VAE would score different quantities."""
+    if params.get("binarize", "none") != "none":
+        raise ConfigError(
+            f"binarize={params['binarize']!r} would score the networks on binarised data and PCA on grey levels: "
+            "two test sets in one table; compare without --binarize, or fit and evaluate the binarised models alone"
+        )
+    if params.get("likelihood") == "bernoulli":
+        raise ConfigError(
+            "likelihood='bernoulli' gives a probability of binary values, not a density of the data that PCA "
+            "models; compare with likelihood 'auto' (a Gaussian), 'gaussian' or 'continuous_bernoulli'"
+        )
+
+
 def comparability_notes(metrics_per_model) -> list[str]:
-    """The notes of every model's metrics (once each), and a warning first when their log-likelihoods
-    use different decoder likelihoods and so are not comparable."""
-    notes = list(dict.fromkeys(note for m in metrics_per_model for note in m["notes"]))
-    likelihoods = {m["likelihood"] for m in metrics_per_model if m["log_likelihood"]["value"] is not None}
-    if len(likelihoods) > 1:
-        notes.insert(0, f"the log-likelihoods use different decoder likelihoods ({', '.join(sorted(likelihoods))}): "
-                        "they are comparable only between models with the same one")
-    return notes
+    """The notes of every model's metrics, once each."""
+    return list(dict.fromkeys(note for m in metrics_per_model for note in m["notes"]))
 
 
 def evaluate_estimator(estimator, X_test, *, X_train=None, n_iw_samples: int = 1000, seed: int = 0, feature_space=None) -> dict:
@@ -90,9 +109,12 @@ def evaluate_estimator(estimator, X_test, *, X_train=None, n_iw_samples: int = 1
         )
     A_test = torch.from_numpy(estimator.to_model_space(X_test))
     A_train = None if X_train is None else torch.from_numpy(estimator.to_model_space(X_train))
-    return evaluate(
+    metrics = evaluate(
         estimator.module_.cpu(), A_test, x_train=A_train, n_iw_samples=n_iw_samples, seed=seed, feature_space=feature_space
     )
+    raw = np.asarray(X_test, dtype=np.float64)
+    mse = float(np.mean((estimator.reconstruct(X_test).astype(np.float64).reshape(raw.shape) - raw) ** 2))
+    return to_data_units(metrics, estimator.preprocessing_.log_abs_det_jacobian(estimator.n_features_in_), mse)
 
 
 def summary_row(name: str, metrics: dict, fit_seconds: float | None = None) -> dict:
@@ -126,6 +148,7 @@ def compare(
     ``params`` are estimator parameters; each model takes those it has (PCA: latent_dim and the
     preprocessing; the others all of them). All models are measured in one feature space.
     """
+    check_comparable(params)
     results, feature_space = [], None
     for name, cls in COMPARED.items():
         accepted = cls.params.names
@@ -134,6 +157,29 @@ def compare(
         feature_space = feature_space or result.feature_space
         results.append(result)
     return results
+
+
+def calibration_row(results: list[ModelResult], X_train, X_test, *, k: int = 5, seed: int = 0) -> dict:
+    """Precision, recall, density and coverage of real training rows taken as samples (see :func:`vaelab.metrics.calibration`).
+
+    As many training rows as test rows (seeded), in the feature space the models were measured in:
+    the numbers a generator that samples the data distribution itself would get.
+    """
+    first = results[0]
+    rows = np.sort(np.random.default_rng(seed).permutation(len(X_train))[: len(X_test)])
+    reference = torch.from_numpy(first.estimator.to_model_space(np.asarray(X_train)[rows]))
+    real = torch.from_numpy(first.estimator.to_model_space(X_test))
+    result = calibration(reference, real, first.feature_space, k).to_dict()
+    return {"model": CALIBRATION_ROW, "k": k, "n_reference": len(rows), **result}
+
+
+def table_rows(results: list[ModelResult], calibration: dict | None = None) -> list[dict]:
+    """The rows of the comparison table: one per model, then the calibration row."""
+    rows = [summary_row(r.name, r.metrics, r.fit_seconds) for r in results]
+    if calibration is not None:
+        rows.append({key: None for key, _ in TABLE_COLUMNS} | {"model": CALIBRATION_ROW, "precision": calibration["precision"],
+                                                                 "recall": calibration["recall"]})
+    return rows
 
 
 def fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples: int, seed: int, feature_space=None) -> ModelResult:
@@ -153,7 +199,7 @@ METRICS_FILE = "metrics.json"
 MODELS_DIR = "models"
 
 
-def write_comparison(out_dir, results: list[ModelResult], *, data: dict, settings: dict) -> Path:
+def write_comparison(out_dir, results: list[ModelResult], *, data: dict, settings: dict, calibration: dict | None = None) -> Path:
     """Save every model under ``out_dir/models/NAME`` and all numbers to ``out_dir/metrics.json``.
 
     ``data`` records where the data came from (so a report can be redrawn without refitting);
@@ -167,7 +213,13 @@ def write_comparison(out_dir, results: list[ModelResult], *, data: dict, setting
         "format_version": 1,
         "data": data,
         "settings": settings,
-        "units": {"log-likelihoods, ELBO, rate, distortion": "nats per example", "mse": "squared model-space units per feature", "fit_seconds": "seconds"},
+        "units": {
+            "log-likelihoods, ELBO, distortion": "nats per example, in the data's units (the preprocessing's log-Jacobian included)",
+            "rate": "nats per example (a KL between codes: the same in any data units)",
+            "mse": "squared data units per feature",
+            "fit_seconds": "seconds",
+        },
+        "calibration": calibration,
         "table": [summary_row(r.name, r.metrics, r.fit_seconds) for r in results],
         "models": {r.name: {"fit_seconds": r.fit_seconds, "metrics": r.metrics} for r in results},
     }

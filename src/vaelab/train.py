@@ -60,7 +60,7 @@ class History:
 
 
 # Adam steps that ``epochs=None`` allows at least: small data sets need many passes to converge.
-AUTO_STEPS = 20_000
+AUTO_STEPS = 5_000
 
 
 def max_epochs(config: TrainConfig, n_train: int) -> int:

@@ -22,15 +22,13 @@ def _load_dataset(args: argparse.Namespace):
 
 
 def _with_data_defaults(params: dict, dataset) -> dict:
-    """Fill the preprocessing (and, for standardised tables, the likelihood) the data call for."""
+    """Fill the preprocessing the data set calls for (the "auto" rule, with the set's known full scale)."""
     from ..data import default_preprocessing
 
     params = dict(params)
     params.setdefault("preprocessing", default_preprocessing(dataset))
     if params["preprocessing"] == "scale":
         params.setdefault("pixel_max", dataset.pixel_max)
-    elif "likelihood" not in params:
-        params["likelihood"] = "gaussian"  # standardised values leave [0, 1]: no Bernoulli there
     return params
 
 
@@ -216,8 +214,8 @@ def _render_report(out: Path, document: dict, models: dict, dataset) -> Path:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from ..compare import TABLE_COLUMNS, compare, comparability_notes, held_out_split, read_comparison, summary_row
-    from ..compare import write_comparison
+    from ..compare import TABLE_COLUMNS, calibration_row, compare, comparability_notes, held_out_split, read_comparison
+    from ..compare import table_rows, write_comparison
 
     dataset = _load_dataset(args)
     out = _output_dir(args.out if args.out is not None else str(Path("reports") / Path(dataset.name).stem))
@@ -227,11 +225,12 @@ def cmd_compare(args: argparse.Namespace) -> None:
     params.setdefault("random_state", 0)
     results = compare(X_train, X_test, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params)
     print(f"{dataset.name}: {len(X_train)} training and {len(X_test)} held-out examples of shape {dataset.sample_shape}")
-    _print_table([summary_row(r.name, r.metrics, r.fit_seconds) for r in results], TABLE_COLUMNS)
+    calibration = calibration_row(results, X_train, X_test)
+    _print_table(table_rows(results, calibration), TABLE_COLUMNS)
     for note in comparability_notes([r.metrics for r in results]):
         print(f"note: {note}")
     data = {"source": args.data, "key": args.key, "label_column": args.label_column, "data_dir": args.data_dir}
-    write_comparison(out, results, data=data, settings={**params, "iw_samples": args.iw_samples})
+    write_comparison(out, results, data=data, settings={**params, "iw_samples": args.iw_samples}, calibration=calibration)
     if not args.no_report:
         document, models = read_comparison(out)
         print(f"wrote {_render_report(out, document, models, dataset)}")

@@ -80,12 +80,15 @@ def read_config(path: Path) -> dict:
         if not isinstance(config[field], kind):
             raise ModelFileError(f"{config_path}: field {field!r} must be a {kind.__name__}")
     fitted = config["fitted"]
-    required = {"sample_shape_", "preprocessing_", "history_"}
+    required = {"sample_shape_", "preprocessing_", "history_", "seed_"}
     if not required <= set(fitted) <= required | {"classes_"}:
         raise ModelFileError(
-            f"{config_path}: field 'fitted' must hold sample_shape_, preprocessing_, history_ and, for a "
+            f"{config_path}: field 'fitted' must hold sample_shape_, preprocessing_, history_, seed_ and, for a "
             f"conditional model, classes_; got {sorted(fitted)}"
         )
+    seed = fitted["seed_"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ModelFileError(f"{config_path}: fitted.seed_ must be an integer in [0, 2**32), got {seed!r}")
     classes = fitted.get("classes_")
     if classes is not None and not (
         isinstance(classes, list) and classes

@@ -191,7 +191,7 @@ BINARIZE_ = Param("binarize", "none", "{" + ", ".join(f'"{k}"' for k in BINARIZE
                   "(the usual protocol for likelihood benchmarks).",
                   lambda n, v: check_choice(n, v, BINARIZE))
 EPOCHS = _knob("epochs", "int or None", "Passes over the training data, an upper bound with early stopping (None: "
-               "at least 50, and enough for 20,000 Adam steps, so that small data sets converge too).",
+               "at least 50, and enough for 5,000 Adam steps, so that small data sets converge too).",
                optional(_positive_int), parse_optional_int)
 BATCH_SIZE = _knob("batch_size", "int", "Examples per gradient step.", _positive_int, int)
 LR = _knob("lr", "float", "Adam learning rate.", _positive, float)

@@ -11,6 +11,7 @@ JSON-serialisable dict with units.
 from .completeness import (
     Completeness,
     FeatureSpace,
+    calibration,
     density_coverage,
     prdc,
     precision_recall,
@@ -18,7 +19,7 @@ from .completeness import (
     sample_codes,
 )
 from .continuity import decoder_lipschitz, path_length_ratio, summarize
-from .evaluate import evaluate
+from .evaluate import evaluate, to_data_units
 from .likelihood import (
     ElboTerms,
     ImportanceSampledLogLikelihood,
@@ -41,6 +42,7 @@ __all__ = [
     "density_coverage",
     "elbo",
     "evaluate",
+    "to_data_units",
     "iw_estimate",
     "iw_log_likelihood",
     "path_length_ratio",
@@ -48,6 +50,7 @@ __all__ = [
     "prdc",
     "precision_recall",
     "prior_sample_quality",
+    "calibration",
     "sample_codes",
     "summarize",
 ]

@@ -33,6 +33,34 @@ def _stat(values: torch.Tensor, unit: str, **extra) -> dict:
     return {"value": float(values.mean()), "sem": float(sem), "unit": unit, **extra}
 
 
+def to_data_units(report: dict, log_det_jacobian: float | None, mse: float | None = None) -> dict:
+    """:func:`evaluate`'s ``report`` with its densities moved from model space to the data's units.
+
+    ``log p_data(x) = log p_model(t(x)) + log|det dt/dx|`` for the preprocessing ``t``: the
+    log-likelihood and the ELBO gain ``log_det_jacobian`` (nats per example), the distortion
+    loses it, the rate (a KL between codes) is unchanged. ``None`` (binarised data, a discrete
+    map) leaves the numbers as probabilities of the binarised values. ``mse``: the reconstruction
+    error in the data's squared units, replacing the model-space one.
+    """
+    report = {**report, "units": {"space": "data", "log_det_jacobian_nats": log_det_jacobian}}
+    shift = 0.0 if log_det_jacobian is None else log_det_jacobian
+    for key, sign in (("log_likelihood", 1), ("elbo", 1), ("reconstruction", -1)):
+        entry = dict(report[key])
+        if entry.get("value") is not None:
+            entry["value"] += sign * shift
+            entry["unit"] = "nats per example, in the data's units" + (
+                "" if log_det_jacobian is None else " (the preprocessing's log-Jacobian included)"
+            )
+        report[key] = entry
+    if report["log_likelihood"].get("value") is not None:
+        n_dims = report["n_features"]
+        report["bits_per_dim"] = {**report["bits_per_dim"], "value": float(bits_per_dim(report["log_likelihood"]["value"], n_dims)),
+                                  "unit": "bits/dim of the data's density (continuous: not the 8-bit discrete convention)"}
+    if mse is not None:
+        report["mse"] = {**report["mse"], "value": mse, "unit": "squared data units per feature", "sem": None}
+    return report
+
+
 def _missing(unit: str, reason: str) -> dict:
     return {"value": None, "unit": unit, "reason": reason}
 
@@ -227,7 +255,7 @@ def evaluate(
             "feature_space": feature_space.to_dict(),
             "k": k,
             "n_samples": n,
-            "samples": "decoder means of sampled codes, against x_test",
+            "samples": "draws from p(x|z) at sampled codes z, against x_test",
         }
         for name in SAMPLERS:
             # An autoencoder's prior samples are kept on purpose: their poor quality next to a
