@@ -24,6 +24,7 @@ import math
 import numpy as np
 from scipy import sparse
 
+from ..data._arrays import check_numeric
 from ..data.images import ImageFolder
 from ..data.validation import check_array
 from ..errors import DataError
@@ -71,6 +72,7 @@ def _as_dense_real(X, name: str):
             raise NonNumericDataError(f"{name} holds values that are not numbers: {exc}; vaelab needs real numbers") from None
         except ValueError as exc:
             raise DataError(f"{name} holds values that are not numbers: {exc}; vaelab needs real numbers") from None
+    check_numeric(X, name)  # text, dates...: what the values are, before any count of them
     if X.ndim < 2:
         raise DataError(
             f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}. Reshape your data: "
