@@ -136,7 +136,7 @@ def test_gaussian_likelihood_on_standardized_data(digits):
 
 def test_wrong_number_of_features(fitted, digits):
     _, X_test = digits
-    with pytest.raises(DataError, match="X has 10 features, but VAE was fitted with 64"):
+    with pytest.raises(DataError, match="X has 10 features, but VAE is expecting 64 features as input"):
         fitted["vae"].transform(X_test[:, :10])
     with pytest.raises(DataError, match="Z has 3 features"):
         fitted["pca"].inverse_transform(np.zeros((2, 3)))
@@ -195,10 +195,10 @@ def test_preprocessing_answers_in_user_units_and_keeps_image_shape(tmp_path):
 
     images = load_digits().images.astype(np.float32)  # (n, 8, 8), values 0..16
     model = VAE(latent_dim=2, preprocessing="scale", pixel_max=16, epochs=2, random_state=0).fit(images)
-    assert model.sample_shape_ == (1, 8, 8) and model.n_features_in_ == 64
+    assert model.sample_shape_ == (8, 8) and model.n_features_in_ == 64  # as given to fit (issue 16)
     samples = model.sample(5, random_state=0)
-    assert samples.shape == (5, 1, 8, 8) and 0 <= samples.min() and samples.max() <= 16
-    assert model.reconstruct(images[:3]).shape == (3, 1, 8, 8)
+    assert samples.shape == (5, 8, 8) and 0 <= samples.min() and samples.max() <= 16
+    assert model.reconstruct(images[:3]).shape == (3, 8, 8)
     np.testing.assert_array_equal(model.transform(images[:3]), model.transform(images[:3].reshape(3, 64)))
     model.save(tmp_path / "m")
     from vaelab import load

@@ -88,8 +88,8 @@ def test_conv_is_chosen_for_images_and_round_trips_their_shape(tmp_path):
     for cls in (VAE, Autoencoder):
         model = cls(latent_dim=3, epochs=2, preprocessing="scale", pixel_max=16, random_state=0).fit(images)
         assert type(model.module_.encoder).__name__ == "ConvEncoder"
-        assert model.reconstruct(images[:5]).shape == (5, 1, 8, 8)
-        assert model.sample(4, random_state=0).shape == (4, 1, 8, 8)
+        assert model.reconstruct(images[:5]).shape == (5, 8, 8)  # the shape given to fit (issue 16)
+        assert model.sample(4, random_state=0).shape == (4, 8, 8)
         model.save(tmp_path / cls.__name__)
         np.testing.assert_array_equal(load(tmp_path / cls.__name__).transform(images[:9]), model.transform(images[:9]))
     mlp = VAE(architecture="mlp", epochs=1, preprocessing="scale", pixel_max=16).fit(images)

@@ -1,8 +1,9 @@
 """The ``vaelab`` command line: fit, encode, sample, evaluate, compare, sweep and report.
 
 Every estimator parameter is a flag of the same name (``latent_dim`` -> ``--latent-dim``), made from
-the estimators' parameter tables. Errors that vaelab raises on purpose are printed in one line with
-exit status 2; no maths lives here. The CLI owns its process, so it (and only it) tunes glibc's
+the estimators' parameter tables. Errors that vaelab raises on purpose, and command-line mistakes,
+are printed in one line with exit status 2, in flag words; warnings one line each; stdout is
+flushed at every line. No maths lives here. The CLI owns its process, so it (and only it) tunes glibc's
 malloc for torch's CPU buffers (:func:`vaelab.allocator.retain_freed_memory`).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .._version import __version__
 from ..allocator import retain_freed_memory
@@ -17,19 +19,21 @@ from ..errors import TrainingInterrupted, VaelabError
 from ..estimators.registry import MODELS
 from .. import explore
 from . import commands
-from .flags import add_data_flags, add_estimator_flags, parse_betas
+from .flags import Parser, add_data_flags, add_estimator_flags, flag_words, line_buffered_stdout, parse_betas, positive_int
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vaelab", description=__doc__.split("\n")[0])
+    parser = Parser(prog="vaelab", description=__doc__.split("\n")[0])
+    parser.commands = {}
     parser.add_argument("--version", action="version", version=f"vaelab {__version__}")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str) -> argparse.ArgumentParser:
-        sub = subcommands.add_parser(name, help=help, description=help)
+        sub = subcommands.add_parser(name, help=help, description=help)  # a Parser too: argparse uses the parent's class
         sub.set_defaults(func=func)
+        parser.commands[name] = sub
         return sub
 
     fit = command("fit", commands.cmd_fit, "fit a model and save it to a directory")
@@ -49,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = command("sample", commands.cmd_sample, "decode prior samples of a fitted model to a .npy file")
     sample.add_argument("run", help="directory of a fitted model")
-    sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    sample.add_argument("-n", type=positive_int("-n"), default=64, help="number of samples (default 64)")
     sample.add_argument("--random-state", type=int, default=0)
     sample.add_argument("--sampler", choices=["prior", "gmm"], default="prior",
                         help="codes from the model's prior or from a Gaussian mixture fitted to the training codes")
@@ -58,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = command("evaluate", commands.cmd_evaluate, "every metric of a fitted model on held-out data")
     evaluate.add_argument("run", help="directory of a fitted model")
-    evaluate.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
+    evaluate.add_argument("--iw-samples", type=positive_int("--iw-samples"), default=1000,
+                          help="K for the importance-sampled log-likelihood")
     evaluate.add_argument("--seed", type=int, default=0, help="seeds every sampled metric")
     evaluate.add_argument("--json", help="also write the metrics to this JSON file")
     add_data_flags(evaluate)
@@ -66,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp = command("compare", commands.cmd_compare, "fit PCA, an autoencoder and a VAE and compare them on held-out data")
     add_data_flags(comp)
     comp.add_argument("--quiet", action="store_true", help="no progress bars")
-    comp.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
+    comp.add_argument("--iw-samples", type=positive_int("--iw-samples"), default=1000,
+                      help="K for the importance-sampled log-likelihood")
     comp.add_argument("--out", help="report directory (default reports/DATA)")
     comp.add_argument("--no-report", action="store_true", help="write metrics.json and the models, but no HTML page")
     add_estimator_flags(comp)
@@ -75,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--beta", type=parse_betas, default=[0.25, 0.5, 1.0, 2.0, 4.0],
                        help="comma-separated betas (default 0.25,0.5,1,2,4)")
     sweep.add_argument("--out", required=True, help="directory for sweep.json, rate_distortion.png and the models")
-    sweep.add_argument("--iw-samples", type=int, default=1000, help="K for the importance-sampled log-likelihood")
+    sweep.add_argument("--iw-samples", type=positive_int("--iw-samples"), default=1000,
+                       help="K for the importance-sampled log-likelihood")
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
     add_data_flags(sweep)
     add_estimator_flags(sweep, exclude=frozenset({"beta"}))
@@ -87,17 +94,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str):
+    """``warnings.showwarning`` for the CLI: ``vaelab sweep: warning: <message>``, one line, no source line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(flag_words(str(message)).split())
+        kind = "" if category is UserWarning else f" ({category.__name__})"
+        print(f"vaelab {command}: warning{kind}: {text}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     retain_freed_memory()  # the process is ours: keep torch's freed CPU buffers for reuse (see allocator.py)
+    line_buffered_stdout()  # a --quiet compare into a pipe or a log shows each line as it is printed
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(args.command)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         status = args.func(args)  # None, or an exit status (explore)
     except TrainingInterrupted as exc:
         print(f"vaelab {args.command}: {exc}", file=sys.stderr)
         return 130  # the shell's convention for a command stopped by SIGINT
     except VaelabError as exc:
-        print(f"vaelab {args.command}: error: {exc}", file=sys.stderr)
+        print(f"vaelab {args.command}: error: {flag_words(' '.join(str(exc).split()))}", file=sys.stderr)
         return 2
     except OSError as exc:  # a path that cannot be read or written: the user's to fix, not a crash
         print(f"vaelab {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)

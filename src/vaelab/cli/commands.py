@@ -12,13 +12,13 @@ from ..errors import ConfigError
 from ..estimators.registry import MODELS
 from ..estimators.vae import VAE
 from ._distributed import process_group
-from .flags import given_params
+from .flags import data_options, given_params
 
 
 def _load_dataset(args: argparse.Namespace):
     from ..data import load
 
-    return load(args.data, key=args.key, label_column=args.label_column, data_dir=args.data_dir)
+    return load(args.data, **data_options(args))
 
 
 def _with_data_defaults(params: dict, dataset) -> dict:
@@ -229,7 +229,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     _print_table(table_rows(results, calibration), TABLE_COLUMNS)
     for note in comparability_notes([r.metrics for r in results]):
         print(f"note: {note}")
-    data = {"source": args.data, "key": args.key, "label_column": args.label_column, "data_dir": args.data_dir}
+    data = {"source": args.data, **data_options(args)}
     write_comparison(out, results, data=data, settings={**params, "iw_samples": args.iw_samples}, calibration=calibration)
     if not args.no_report:
         document, models = read_comparison(out)
@@ -243,7 +243,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     document, models = read_comparison(args.run)
     source = document["data"]
-    dataset = load(source["source"], key=source.get("key"), label_column=source.get("label_column"), data_dir=source.get("data_dir"))
+    dataset = load(source["source"], **{k: source.get(k) for k in ("key", "label_column", "data_dir", "delimiter", "header")})
     print(f"wrote {_render_report(Path(args.run), document, models, dataset)}")
 
 
@@ -265,7 +265,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     rows, models = beta_sweep(X_train, X_test, args.beta, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params)
     print(f"{dataset.name}: one VAE per beta, {len(X_train)} training and {len(X_test)} held-out examples")
     _print_table(rows, SWEEP_COLUMNS)
-    data = {"source": args.data, "key": args.key, "label_column": args.label_column, "data_dir": args.data_dir}
+    data = {"source": args.data, **data_options(args)}
     path = write_sweep(out, rows, models, data=data, settings={**params, "iw_samples": args.iw_samples})
     figure = rate_distortion(rows, name=dataset.name)
     figure.savefig(out / "rate_distortion.png", dpi=110)

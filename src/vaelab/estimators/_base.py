@@ -14,10 +14,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ..data._arrays import image_pixel_max
 from ..data.preprocessing import Preprocessing
 from ..data.rows import read_rows
-from ..data.validation import check_array
-from ..errors import ConfigError, DataError, NotFittedError, TrainingError
+from ..errors import ConfigError, NotFittedError, TrainingError
 from ..models import CODE_SAMPLE_SIZE, LatentModel
 from ..train import seed_from, seeded
+from ._sklearn import SklearnConventions, check_fit_input, check_input, in_shape_of, model_shape, output_dtype
 from .checks import check_int
 from .conditioning import Unconditional
 from .modelfile import save as save_model
@@ -29,12 +29,9 @@ _CHUNK = 4096  # rows per forward pass when encoding/decoding whole arrays
 SPACES = ("data", "model")  # the units of a log-likelihood: the raw data's, or the preprocessed values'
 
 
-def check_fit_array(X) -> np.ndarray:
-    """``X`` validated for fitting: finite real samples, at least two of them."""
-    X = check_array(X)
-    if len(X) < 2:
-        raise DataError(f"fitting needs at least 2 samples, got {len(X)}; a latent space cannot be learned from one")
-    return X
+def check_fit_array(X) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``X`` validated for fitting (finite real samples, at least two), and its sample shape as given."""
+    return check_fit_input(X)
 
 
 def store_params(estimator: LatentEstimator, values: dict) -> None:
@@ -43,7 +40,7 @@ def store_params(estimator: LatentEstimator, values: dict) -> None:
         setattr(estimator, name, values[name])
 
 
-class LatentEstimator(TransformerMixin, BaseEstimator):
+class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
     """Shared post-fit API over ``module_`` and ``preprocessing_``; subclasses define ``fit``.
 
     What a class is, it declares: ``params`` (its parameter table), ``conditioning`` (what its
@@ -59,7 +56,7 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
 
     module_: LatentModel
     preprocessing_: Preprocessing
-    sample_shape_: tuple[int, ...]  # (n_features,) for tables, (C, H, W) for images
+    sample_shape_: tuple[int, ...]  # as given to fit: (n_features,) for tables, (H, W) or (C, H, W) for images
 
     # --- parameters -------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -115,9 +112,9 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
         sample_shape = tuple(fitted["sample_shape_"])
         conditioning = self.conditioning.from_state(fitted)
         with torch.device("meta"):
-            expected = self._build_module(sample_shape, conditioning.n_classes, preprocessing).state_dict()
+            expected = self._build_module(model_shape(sample_shape), conditioning.n_classes, preprocessing).state_dict()
         state = read_weights(expected)
-        module = self._build_module(sample_shape, conditioning.n_classes, preprocessing)
+        module = self._build_module(model_shape(sample_shape), conditioning.n_classes, preprocessing)
         module.load_state_dict(state)
         module.eval()
         self._set_fitted(module, preprocessing, sample_shape, conditioning, fitted.get("seed_", 0))
@@ -129,10 +126,14 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
         return next(self.module_.buffers(), next(self.module_.parameters(), None)).device
 
     # --- arrays in and out ------------------------------------------------------------------
+    def _check_X(self, X) -> np.ndarray:
+        """Raw samples validated against the fitted shape (see :func:`._sklearn.check_input`)."""
+        self._check_fitted()
+        return check_input(X, self.sample_shape_, type(self).__name__)
+
     def to_model_space(self, X, dtype=np.float32) -> np.ndarray:
         """Raw samples ``(n, *sample_shape)`` -> the module's input, ``dtype`` ``(n, n_features_in_)``."""
-        self._check_fitted()
-        X = check_array(X, sample_shape=self.sample_shape_, fitted_by=type(self).__name__)
+        X = self._check_X(X)
         return self.preprocessing_.transform(X, dtype).reshape(len(X), -1)
 
     def _in_units(self, scores: np.ndarray, space: str) -> np.ndarray:
@@ -157,26 +158,27 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
         return self.conditioning_.indices(type(self).__name__, y, n)
 
     @torch.no_grad()
-    def _map(self, fn, A: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """``fn(rows[, labels])`` over chunks of the rows of ``A``, concatenated."""
+    def _map(self, fn, A: np.ndarray, labels: np.ndarray | None = None, dtype=np.float32) -> np.ndarray:
+        """``fn(rows[, labels])`` over chunks of the rows of ``A``, concatenated, as ``dtype``."""
         device = self.device_
         parts = []
         for i in range(0, len(A), _CHUNK):
             args = [torch.from_numpy(A[i : i + _CHUNK]).to(device)]
             if labels is not None:
                 args.append(torch.from_numpy(labels[i : i + _CHUNK]).to(device))
-            parts.append(fn(*args).float().cpu())
-        return torch.cat(parts).numpy()
+            parts.append(fn(*args).cpu())
+        return torch.cat(parts).numpy().astype(dtype, copy=False)
 
     # --- the post-fit API -------------------------------------------------------------------
     def transform(self, X, y=None) -> np.ndarray:
-        """Codes of ``X``: ``(n, *sample_shape) -> (n, latent_dim)``, float32.
+        """Codes of ``X``: ``(n, *sample_shape) -> (n, latent_dim)``, float64 for float64 ``X``, else float32.
 
         PCA: argmax_z p(x|z); autoencoder: the encoder output; VAE: the posterior mean.
         ``y``: the class labels, for a conditional model only ((n,) or one label for all rows).
         """
-        A = self.to_model_space(X)
-        return self._map(self.module_.embed, A, self._labels(y, len(A)))
+        X = self._check_X(X)
+        A = self.preprocessing_.transform(X).reshape(len(X), -1)
+        return self._map(self.module_.embed, A, self._labels(y, len(A)), output_dtype(X))
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
         """``fit(X, y)`` then the codes of ``X``; ``y`` conditions only a conditional model."""
@@ -184,18 +186,22 @@ class LatentEstimator(TransformerMixin, BaseEstimator):
         return self.transform(X, self.conditioning_.supervised(y))
 
     def inverse_transform(self, Z, y=None) -> np.ndarray:
-        """Decoder means of codes ``Z`` (n, latent_dim) [for classes ``y``], in the data's units: ``(n, *sample_shape)``."""
+        """Decoder means of codes ``Z`` (n, latent_dim) [for classes ``y``], in the data's units.
+
+        Shape ``(n, *sample_shape_)``, the sample shape given to fit; float64 for float64 ``Z``, else float32.
+        """
         self._check_fitted()
-        Z = check_array(Z, name="Z", sample_shape=(self.module_.latent_dim,), fitted_by=f"{type(self).__name__}'s latent space")
-        return self._decode_means(Z.astype(np.float32), self._labels(y, len(Z)))
+        Z = check_input(Z, (self.module_.latent_dim,), type(self).__name__, name="Z", what=" (its latent_dim)")
+        out = self._decode_means(Z.astype(np.float32), self._labels(y, len(Z)))
+        return out.astype(output_dtype(Z), copy=False)
 
     def _decode_means(self, Z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         means = self._map(lambda *args: self.module_.decode(*args).mean, Z, labels)
         return self._user_space(means)
 
     def reconstruct(self, X, y=None) -> np.ndarray:
-        """``inverse_transform(transform(X, y), y)``: shape ``(n, *sample_shape)``."""
-        return self.inverse_transform(self.transform(X, y), y)
+        """``inverse_transform(transform(X, y), y)`` in the shape of ``X``: ``(n, 28, 28)`` in, ``(n, 28, 28)`` out."""
+        return in_shape_of(self.inverse_transform(self.transform(X, y), y), X)
 
     def sample(self, n_samples: int, y=None, *, random_state=None, sampler: str = "prior") -> np.ndarray:
         """Decoder means of ``n_samples`` sampled codes: ``(n_samples, *sample_shape)``, in the data's units.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..data.preprocessing import Preprocessing
 from ..likelihoods import choose_likelihood, make_likelihood
 from ..models import Autoencoder as AutoencoderModule
@@ -16,7 +18,8 @@ from .params import AUTOENCODER_PARAMS
 class Autoencoder(NeuralEstimator):
     __doc__ = AUTOENCODER_PARAMS.docstring(
         "A deterministic autoencoder: an encoder to ``latent_dim`` codes and a decoder, trained on the\n"
-        "    decoder likelihood's negative log-likelihood (nats). It has no density: no ``score_samples``."
+        "    decoder likelihood's negative log-likelihood (nats). It has no density: no ``score_samples``;\n"
+        "    ``score`` is the mean reconstruction log-likelihood (higher is better), for model selection."
     )
     params = AUTOENCODER_PARAMS
     has_likelihood = False
@@ -50,3 +53,20 @@ class Autoencoder(NeuralEstimator):
         n_features = math.prod(sample_shape)
         likelihood = make_likelihood(choose_likelihood(self.likelihood, preprocessing.binarize != "none"), (n_features,))
         return AutoencoderModule(n_features, self.latent_dim, tuple(self.hidden), likelihood, **self._networks(sample_shape))
+
+    def score(self, X, y=None) -> float:
+        """Mean reconstruction log-likelihood log p(x | z(x)) over ``X`` (n, ...), nats per example; higher is better.
+
+        The decoder likelihood of each example at its own code, in model space (after
+        preprocessing), averaged: the negative of the training loss, so ``GridSearchCV`` and
+        ``cross_val_score`` select what training optimises. It is not a density of x (an
+        autoencoder has none): compare it only between autoencoders with the same likelihood
+        and preprocessing. ``y`` is ignored.
+        """
+        A = self.to_model_space(X)
+        module = self.module_
+
+        def log_lik(rows):
+            return module.decode(module.embed(rows)).log_prob(rows)  # (chunk,)
+
+        return float(self._map(log_lik, A, dtype=np.float64).mean())

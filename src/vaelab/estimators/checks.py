@@ -6,6 +6,7 @@ shows the bad value and what is allowed; the parameter tables (:mod:`.params`) a
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Sequence
 
@@ -40,9 +41,11 @@ def check_real(name: str, value, low: float = 0.0, high: float = math.inf, *, lo
 
 
 def check_choice(name: str, value, choices: Sequence[str]) -> str:
-    """``value`` as one of the strings ``choices`` (exact spelling)."""
+    """``value`` as one of the strings ``choices`` (exact spelling; the nearest is suggested)."""
     if not (isinstance(value, str) and value in choices):
-        raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+        close = difflib.get_close_matches(value, list(choices), n=1) if isinstance(value, str) else []
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}{hint}")
     return value
 
 

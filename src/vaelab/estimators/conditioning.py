@@ -82,7 +82,11 @@ class ClassLabels:
     @classmethod
     def fit(cls, owner: str, y, n: int) -> tuple[ClassLabels, np.ndarray]:
         if y is None:
-            raise DataError(f"{owner}.fit needs the class labels y of X, shape (n,); use VAE for unlabelled data")
+            # the second clause is scikit-learn's wording, which its estimator checks look for
+            raise DataError(
+                f"{owner}.fit needs the class labels y of X, shape (n,); use VAE for unlabelled data "
+                f"({owner} requires y to be passed, but the target y is None)"
+            )
         y = check_labels(y)
         if len(y) != n:
             raise DataError(f"got {len(y)} labels for {n} examples; pass one label per row of X")
@@ -103,7 +107,8 @@ class ClassLabels:
         """Indices into ``classes`` of labels ``y`` ((n,) or one label for all ``n`` rows): ``(n,)`` int64."""
         if y is None:
             raise DataError(f"{owner} needs the class labels y: shape (n,) or one label for all rows")
-        y = check_labels(np.broadcast_to(np.asarray(y), (n,)) if np.ndim(y) == 0 else y)
+        y = np.asarray(y)  # first: some array-likes offer __array__ but refuse numpy functions such as np.ndim
+        y = check_labels(np.broadcast_to(y, (n,)) if y.ndim == 0 else y)
         if len(y) != n:
             raise DataError(f"got {len(y)} labels for {n} rows; pass one label per row, or a single label")
         if (y.dtype.kind == "U") != (self.classes.dtype.kind == "U"):  # strings never equal numbers

@@ -119,7 +119,7 @@ class NeuralEstimator(LatentEstimator):
         ``overwrite=True``. Returns ``self``; sets ``module_``, ``preprocessing_``,
         ``n_features_in_``, ``sample_shape_`` and ``history_`` (per-epoch losses, nats).
         """
-        X = check_fit_array(X)
+        X, sample_shape = check_fit_array(X)
         conditioning, labels = self.conditioning.fit(type(self).__name__, y, len(X))
         self._check_params()
         device = resolve_device(self.device)
@@ -153,7 +153,7 @@ class NeuralEstimator(LatentEstimator):
             first = first[0] if isinstance(first, tuple) else first
             module.initialise((prepare or (lambda batch: batch))(first).float())
             history = train(module, X_train, X_val, config, prepare, self._epoch_hook())
-        self._set_fitted(module, preprocessing, X.shape[1:], conditioning, seed)
+        self._set_fitted(module, preprocessing, sample_shape, conditioning, seed)
         self.history_ = history.to_dict()
         self._warn_if_unconverged(config, len(X_train), n_val)
         self._warn_if_collapsed(self._fit_code_mixture(X, seed, labels))

@@ -9,7 +9,7 @@ import torch
 from sklearn.decomposition import PCA as _SklearnPCA
 
 from ..data.preprocessing import Preprocessing
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..models import PPCA, LatentModel
 from ..train import seed_from
 from ._base import LatentEstimator, check_fit_array, store_params
@@ -36,11 +36,18 @@ class PCA(LatentEstimator):
 
     def fit(self, X, y=None) -> PCA:
         """Fit the principal subspace and noise variance of ``X`` (n, ...); returns ``self``. ``y`` is ignored."""
-        X = check_fit_array(X)
+        X, sample_shape = check_fit_array(X)
         self._check_params()
         preprocessing = self._fit_preprocessing(X, seed=0)
         A = preprocessing.transform(X, np.float64 if X.dtype == np.float64 else np.float32).reshape(len(X), -1)
-        k = check_int("latent_dim", self.latent_dim, 1, min(A.shape))
+        limit = min(A.shape)
+        if self.latent_dim > limit:  # an int >= 1 already: _check_params
+            # both the bound and the sizes behind it, in scikit-learn's words (n_features=1)
+            raise ConfigError(
+                f"latent_dim must be an integer in [1, {limit}], got {self.latent_dim!r}: PCA finds at most "
+                f"min(n_samples, n_features) axes, and X has n_samples={A.shape[0]}, n_features={A.shape[1]}"
+            )
+        k = int(self.latent_dim)
         if not np.ptp(A, axis=0).any():
             raise DataError("every sample of X is the same: there is no variance for PCA to model")
         # float64 for the decomposition: the eigenvalues feed an exact log-likelihood.
@@ -52,7 +59,7 @@ class PCA(LatentEstimator):
         floor = float(pca.explained_variance_[0]) * np.finfo(np.float64).eps * A.shape[1]
         noise = max(float(pca.noise_variance_), floor)
         module = PPCA.from_moments(pca.mean_, pca.components_, pca.explained_variance_, noise)
-        self._set_fitted(module, preprocessing, X.shape[1:], Unconditional(), seed_from(self.random_state))
+        self._set_fitted(module, preprocessing, sample_shape, Unconditional(), seed_from(self.random_state))
         self._fit_code_mixture(X, seed=0)
         return self
 

@@ -76,7 +76,9 @@ class VAE(NeuralEstimator):
         # A few idle dimensions are normal for a roomy latent space (e.g. 2 of 20 on Fashion-MNIST);
         # half or more idle means the KL term has won.
         if 2 * inactive >= self.latent_dim:
+            # The model and its setting lead: in a sweep or a comparison this says which fit it concerns.
             warnings.warn(
+                f"{type(self).__name__}(beta={self.beta:g}, latent_dim={self.latent_dim}): "
                 f"posterior collapse: {inactive} of {self.latent_dim} latent dimensions are inactive "
                 "(Cov_x E[z|x] <= 0.01): their codes carry no information about x. Knobs that help: "
                 "kl_warmup (e.g. 10 epochs), free_bits (e.g. 0.5), a smaller beta, a smaller decoder, "

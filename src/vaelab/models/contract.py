@@ -44,6 +44,11 @@ class LossTerms:
         return {"loss": self.loss, **self.terms}
 
 
+def _forget_code_mixture(module: LatentModel, keys) -> None:
+    # A module-level function, not a lambda: the hook is kept in the module, which must pickle.
+    module._code_mixture = None
+
+
 class LatentModel(nn.Module, ABC):
     """Abstract: a decoder with a likelihood, a prior module, and an optional class condition.
 
@@ -63,7 +68,7 @@ class LatentModel(nn.Module, ABC):
         self.register_buffer("code_sample_size", torch.zeros((), dtype=torch.int64))
         self._code_mixture: Distribution | None = None
         # Loading new buffers invalidates a mixture fitted to the old codes.
-        self.register_load_state_dict_post_hook(lambda module, keys: setattr(module, "_code_mixture", None))
+        self.register_load_state_dict_post_hook(_forget_code_mixture)
 
     def prior(self) -> Distribution:
         """p(z), event shape ``(latent_dim,)``: every sampler and metric draws codes from it."""
