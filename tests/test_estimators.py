@@ -162,7 +162,22 @@ def test_bad_arrays(bad, match):
 
 def test_bernoulli_needs_unit_interval(digits):
     with pytest.raises(DataError, match=r"needs data in \[0, 1\].*likelihood='gaussian'"):
-        VAE(epochs=1).fit(digits[0] * 16)
+        VAE(epochs=1, likelihood="bernoulli", preprocessing="none").fit(digits[0] * 16)
+
+
+@pytest.mark.parametrize("cls", [Autoencoder, VAE])
+def test_defaults_learn_any_real_table(cls):
+    """preprocessing='auto' standardises a table of values 50-150, likelihood='auto' is a Gaussian:
+    the reconstructions beat predicting the mean, in the data's units."""
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(600, 2))
+    X = 100 + 20 * np.tanh(latent @ rng.normal(size=(2, 7))) + rng.normal(scale=1.0, size=(600, 7))
+    model = cls(latent_dim=2, random_state=0).fit(X[:500])
+    assert model.module_.likelihood.name == "gaussian" and model.preprocessing_.kind == "standardize"
+    error = ((model.reconstruct(X[500:]) - X[500:]) ** 2).mean()
+    baseline = ((X[:500].mean(0) - X[500:]) ** 2).mean()
+    assert error < 0.25 * baseline
+    assert abs(model.sample(200, random_state=0).mean() - X.mean()) < 5
 
 
 @pytest.mark.parametrize("params, match", [
@@ -194,7 +209,7 @@ def test_preprocessing_answers_in_user_units_and_keeps_image_shape(tmp_path):
     from sklearn.datasets import load_digits
 
     images = load_digits().images.astype(np.float32)  # (n, 8, 8), values 0..16
-    model = VAE(latent_dim=2, preprocessing="scale", pixel_max=16, epochs=2, random_state=0).fit(images)
+    model = VAE(latent_dim=2, preprocessing="scale", pixel_max=16, likelihood="bernoulli", epochs=2, random_state=0).fit(images)
     assert model.sample_shape_ == (8, 8) and model.n_features_in_ == 64  # as given to fit (issue 16)
     samples = model.sample(5, random_state=0)
     assert samples.shape == (5, 8, 8) and 0 <= samples.min() and samples.max() <= 16
@@ -209,8 +224,8 @@ def test_preprocessing_answers_in_user_units_and_keeps_image_shape(tmp_path):
 def test_uint8_images_train_like_scaled_floats():
     rng = np.random.default_rng(0)
     raw = rng.integers(0, 256, size=(300, 12), dtype=np.uint8)
-    a = VAE(preprocessing="scale", epochs=2, random_state=0).fit(raw)
-    b = VAE(epochs=2, random_state=0).fit(raw.astype(np.float32) / 255)
+    a = VAE(preprocessing="scale", likelihood="bernoulli", epochs=2, random_state=0).fit(raw)
+    b = VAE(preprocessing="none", likelihood="bernoulli", epochs=2, random_state=0).fit(raw.astype(np.float32) / 255)
     for k, v in a.module_.state_dict().items():
         torch.testing.assert_close(v, b.module_.state_dict()[k], atol=1e-3, rtol=1e-3)
 
