@@ -50,8 +50,12 @@ def load_digits() -> dict:
     y = bunch.target.astype(np.int64)
     train, test = digits_split(len(X))
     return dict(
-        X_train=X[train], y_train=y[train], X_test=X[test], y_test=y[test],
-        sample_shape=(1, 8, 8), pixel_max=16.0,
+        X_train=X[train],
+        y_train=y[train],
+        X_test=X[test],
+        y_test=y[test],
+        sample_shape=(1, 8, 8),
+        pixel_max=16.0,
     )
 
 

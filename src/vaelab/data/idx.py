@@ -108,7 +108,9 @@ def _read_gzipped(path: Path, where: str) -> np.ndarray:
         dtype, shape, n_head = _parse_header(head, where)
         claimed = math.prod(shape) * dtype.itemsize  # Python ints: a hostile header cannot wrap
         check_claimed_bytes(
-            claimed, where, f"IDX data of shape {shape}",
+            claimed,
+            where,
+            f"IDX data of shape {shape}",
             "decompress it (gunzip) so that vaelab memory-maps it instead",
         )
         out = np.empty(claimed, dtype=np.uint8)

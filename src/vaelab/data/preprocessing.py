@@ -150,8 +150,7 @@ class Preprocessing:
                 raise bad("std", "all positive")
         if not (_is_real(self.threshold) and 0 < self.threshold < 1):
             raise bad("threshold", "a number strictly between 0 and 1")
-        if not (isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool)
-                and 0 <= self.seed < 2**63):
+        if not (isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**63):
             raise bad("seed", "an integer in [0, 2**63)")
         object.__setattr__(self, "threshold", float(self.threshold))
         object.__setattr__(self, "seed", int(self.seed))
@@ -204,8 +203,11 @@ class Preprocessing:
                 pixel_max = image_pixel_max(X)
             kind = auto_kind(sample_shape, X.dtype, pixel_max)
         if binarize != "none" and kind != "scale":
-            why = (f"preprocessing='auto' chose {kind!r}: the data are not images or uint8 of a "
-                   "known range" if asked == "auto" else f"preprocessing={kind!r}")
+            why = (
+                f"preprocessing='auto' chose {kind!r}: the data are not images or uint8 of a known range"
+                if asked == "auto"
+                else f"preprocessing={kind!r}"
+            )
             raise ConfigError(
                 f"binarize={binarize!r} needs preprocessing='scale' (binarising needs values in "
                 f"[0, 1]), but {why}; pass preprocessing='scale' with pixel_max, or binarize='none'"

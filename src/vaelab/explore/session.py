@@ -171,7 +171,9 @@ class Explorer:
                 raise ConfigError(f"model {name} was fitted on samples of shape {shape}; the data's are {X.shape[1:]}")
             conditional = isinstance(est, ConditionalVAE)
             if conditional and y is None:
-                raise ConfigError(f"model {name} is conditional: its codes need the data's labels, and these data have none")
+                raise ConfigError(
+                    f"model {name} is conditional: its codes need the data's labels, and these data have none"
+                )
             X_model = X.reshape(len(X), *shape)
             codes = (est.transform(X_model, y) if conditional else est.transform(X_model)).astype(np.float64)
             if not np.isfinite(codes).all():
@@ -219,7 +221,12 @@ class Explorer:
                 }
                 for m in self.models.values()
             ],
-            "limits": {"max_codes": MAX_CODES, "max_abs_code": MAX_ABS_CODE, "max_samples": MAX_SAMPLES, "path_steps": PATH_STEPS},
+            "limits": {
+                "max_codes": MAX_CODES,
+                "max_abs_code": MAX_ABS_CODE,
+                "max_samples": MAX_SAMPLES,
+                "path_steps": PATH_STEPS,
+            },
         }
 
     # ------------------------------------------------------------------ request checks

@@ -93,8 +93,13 @@ def _scatter_by_label(fig: Figure, ax, P: np.ndarray, y: np.ndarray | None) -> N
         for i, cls in enumerate(classes):
             mask = index == i
             ax.scatter(P[mask, 0], P[mask, 1], color=colours[i], label=str(cls), **style)
-        ax.legend(title="label", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
-                  markerscale=max(1.0, 20 / style["s"]))
+        ax.legend(
+            title="label",
+            loc="center left",
+            bbox_to_anchor=(1.01, 0.5),
+            frameon=False,
+            markerscale=max(1.0, 20 / style["s"]),
+        )
         return
     values = y.astype(np.float64) if y.dtype.kind in "biuf" else index
     points = ax.scatter(P[:, 0], P[:, 1], c=values, cmap="viridis", **style)
@@ -179,8 +184,15 @@ def latent_map(model, X, y=None, *, name: str | None = None, max_points: int = M
 
 
 def reconstructions(
-    model, X, sample_shape, *, name: str | None = None, n_images: int = 24, n_cols: int = 12,
-    value_range: tuple[float, float] | None = None, random_state=0,
+    model,
+    X,
+    sample_shape,
+    *,
+    name: str | None = None,
+    n_images: int = 24,
+    n_cols: int = 12,
+    value_range: tuple[float, float] | None = None,
+    random_state=0,
 ) -> Figure:
     """Rows of test images (``data``) above their reconstructions, ``model.reconstruct``.
 
@@ -210,14 +222,25 @@ def reconstructions(
     fig, ax = _mosaic_figure(len(pictures), n_cols, shape)
     draw_mosaic(ax, pictures, row_labels=["data", "reconstruction"] * len(originals))
     mse = float(np.mean((rebuilt - chosen) ** 2))
-    ax.set_title(heading(name, "test images and their reconstructions",
-                          f"decoder mean at each image's code; mean squared error on these {len(chosen)}: {mse:.4g}"))
+    ax.set_title(
+        heading(
+            name,
+            "test images and their reconstructions",
+            f"decoder mean at each image's code; mean squared error on these {len(chosen)}: {mse:.4g}",
+        )
+    )
     return fig
 
 
 def prior_samples(
-    model, sample_shape, *, name: str | None = None, n_samples: int = 48, n_cols: int = 12,
-    value_range: tuple[float, float] | None = None, random_state=0,
+    model,
+    sample_shape,
+    *,
+    name: str | None = None,
+    n_samples: int = 48,
+    n_cols: int = 12,
+    value_range: tuple[float, float] | None = None,
+    random_state=0,
 ) -> Figure:
     """A grid of ``model.sample(n_samples)``: decoder means at codes drawn from the prior N(0, I).
 
@@ -235,8 +258,14 @@ def prior_samples(
 
 
 def samples_comparison(
-    models: Mapping[str, object], sample_shape, X=None, *, n_samples: int = 32, n_cols: int = 8,
-    value_range: tuple[float, float] | None = None, random_state=0,
+    models: Mapping[str, object],
+    sample_shape,
+    X=None,
+    *,
+    n_samples: int = 32,
+    n_cols: int = 8,
+    value_range: tuple[float, float] | None = None,
+    random_state=0,
 ) -> Figure:
     """Prior samples of every model side by side, after a panel of real images from ``X`` when given.
 
@@ -269,10 +298,10 @@ def samples_comparison(
     panel_height = FIGURE_WIDTH / panel_cols * 0.92 * mosaic_aspect(rows, n_cols, shape) + 0.35
     fig = Figure(figsize=(FIGURE_WIDTH, panel_rows * panel_height + 0.5), layout="constrained")
     axes = fig.subplots(panel_rows, panel_cols, squeeze=False).ravel()
-    for ax, (title, rows_) in zip(axes, panels.items()):
+    for ax, (title, rows_) in zip(axes, panels.items(), strict=False):  # spare panels are blanked below
         draw_mosaic(ax, _grid(to_pictures(rows_, shape, value_range), n_cols, shape))
         ax.set_title(title, fontsize="medium")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     fig.suptitle("Completeness: do decoded prior samples z ~ N(0, I) look like the data?")
     return fig
@@ -291,8 +320,16 @@ def _pairs(n: int, n_pairs: int, y, rng) -> list[tuple[int, int]]:
 
 
 def interpolations(
-    model, X, sample_shape, *, y=None, name: str | None = None, n_pairs: int = 6, n_steps: int = 10,
-    value_range: tuple[float, float] | None = None, random_state=0,
+    model,
+    X,
+    sample_shape,
+    *,
+    y=None,
+    name: str | None = None,
+    n_pairs: int = 6,
+    n_steps: int = 10,
+    value_range: tuple[float, float] | None = None,
+    random_state=0,
 ) -> Figure:
     """Decoded straight lines between the codes of pairs of test images, one pair per row.
 
@@ -317,7 +354,7 @@ def interpolations(
     if n_steps < 2:
         raise ConfigError(f"n_steps must be at least 2 (the two ends), got {n_steps}")
     pairs = _pairs(len(X), n_pairs, y, np.random.default_rng(random_state))
-    a, b = (np.array(ends) for ends in zip(*pairs))
+    a, b = (np.array(ends) for ends in zip(*pairs, strict=True))
     Za, Zb = model.transform(X[a]), model.transform(X[b])  # (p, k) each
     t = np.linspace(0.0, 1.0, n_steps, dtype=np.float32)[None, :, None]
     path = ((1 - t) * Za[:, None] + t * Zb[:, None]).reshape(-1, Za.shape[1])  # (p * n_steps, k)
@@ -329,14 +366,25 @@ def interpolations(
     labels = {0: "image A", 1: "t = 0", n_steps: "t = 1", n_steps + 1: "image B"}
     row_labels = [f"{y[i]} \u2192 {y[j]}" for i, j in pairs] if y is not None else None
     draw_mosaic(ax, pictures, row_labels=row_labels, col_labels=labels)
-    ax.set_title(heading(name, "interpolations between test images",
-                          "decoded straight lines (1 - t) z_A + t z_B between the two codes"))
+    ax.set_title(
+        heading(
+            name,
+            "interpolations between test images",
+            "decoded straight lines (1 - t) z_A + t z_B between the two codes",
+        )
+    )
     return fig
 
 
 def latent_traversals(
-    model, sample_shape, *, X=None, reference: str = "prior", name: str | None = None,
-    values: Sequence[float] | None = None, max_dims: int = 10,
+    model,
+    sample_shape,
+    *,
+    X=None,
+    reference: str = "prior",
+    name: str | None = None,
+    values: Sequence[float] | None = None,
+    max_dims: int = 10,
     value_range: tuple[float, float] | None = None,
 ) -> Figure:
     """One row per latent dimension: decode codes that move along it, the others held fixed.
@@ -379,7 +427,8 @@ def latent_traversals(
     value_range = value_range or display_range(decoded)
     pictures = to_pictures(decoded, shape, value_range).reshape(len(dims), len(values), *_blank(shape).shape)
     fig, ax = _mosaic_figure(len(dims), len(values), shape)
-    draw_mosaic(ax, pictures, row_labels=[f"z{j + 1}" for j in dims],
-                col_labels={i: f"{v:+g}" for i, v in enumerate(values)})
+    draw_mosaic(
+        ax, pictures, row_labels=[f"z{j + 1}" for j in dims], col_labels={i: f"{v:+g}" for i, v in enumerate(values)}
+    )
     ax.set_title(heading(name, "latent traversals", detail))
     return fig
