@@ -138,7 +138,8 @@ def read_rows(X, rows: np.ndarray) -> np.ndarray:
     out = np.empty((len(rows), *X.shape[1:]), dtype=X.dtype)
     if not len(rows):
         return out
-    buffer = memoryview(out.reshape(-1).view(np.uint8))
+    # ndarray has the buffer protocol; numpy's stubs declare it (__buffer__) only for Python >= 3.12.
+    buffer = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     if layout.stride == layout.row_bytes:  # rows follow each other in the file: one read per run
         cuts = (np.flatnonzero(np.diff(rows) != 1) + 1).tolist()
     else:
@@ -208,7 +209,8 @@ def check_finite(
     if X.dtype.kind != "f":
         return
     describe = describe or _position
-    count, first = 0, None
+    count = 0
+    first: tuple[int, ...] | None = None
     for start, chunk in row_chunks(X):
         bad = ~np.isfinite(chunk)
         n_bad = int(bad.sum())
@@ -226,7 +228,7 @@ def check_finite(
                     f"{where}: value {chunk[(pos[0] - start,) + pos[1:]]:g} at {describe(pos)} "
                     f"is too large for float32 (max {_FLOAT32_MAX:.3g}); rescale the data"
                 )
-    if count:
+    if first is not None:  # count > 0
         raise DataError(
             f"{where}: {count} NaN/inf value{'s' if count > 1 else ''} "
             f"(first at {describe(first)}); remove or impute them"

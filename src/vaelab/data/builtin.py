@@ -89,7 +89,7 @@ def fashion_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, 
     for folder in dirs:
         found = _find_files(folder)
         if all(found.values()):
-            return found
+            return {part: path for part, path in found.items() if path is not None}
         if any(found.values()):
             missing = [FASHION_MNIST_FILES[k] for k, v in found.items() if v is None]
             raise DataError(

@@ -395,7 +395,8 @@ def _load_file(path, kind, where, key, label_column, header, image_size, delimit
         # is_file() is False for a FIFO or device named like a label file: those are left alone.
         y = read_idx(labels, str(labels)) if labels != path and labels.is_file() else None
         return _finish(where, X, y, where)
-    images = open_image_folder(path, _check_image_size(image_size), where)
-    if images.size * 4 <= IN_MEMORY_LIMIT:
-        images = np.asarray(images)  # small enough to decode now; fit decodes larger folders per batch
-    return _finish(where, images, None, where, pixel_max=255.0)
+    folder = open_image_folder(path, _check_image_size(image_size), where)
+    # small enough to decode now; fit decodes larger folders per batch
+    images = np.asarray(folder) if folder.size * 4 <= IN_MEMORY_LIMIT else folder
+    # An ImageFolder has what _finish reads (shape, ndim, dtype); _arrays types only ndarrays so far.
+    return _finish(where, images, None, where, pixel_max=255.0)  # type: ignore[arg-type]

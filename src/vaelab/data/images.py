@@ -112,10 +112,10 @@ class ImageFolder:
         if isinstance(key, slice):
             picks = list(range(*key.indices(len(self))))
         else:
-            picks = np.asarray(key)
-            if picks.ndim != 1 or picks.dtype.kind not in "iu":
+            positions = np.asarray(key)
+            if positions.ndim != 1 or positions.dtype.kind not in "iu":
                 raise TypeError(f"an image folder is indexed by an int, a slice or a 1-D array of ints, not {key!r}")
-            picks = picks.tolist()
+            picks = positions.tolist()
         out = np.empty((len(picks), *self.shape[1:]), dtype=np.uint8)  # (k, C, H, W)
         for i, j in enumerate(picks):
             out[i] = self._decode(self.paths[j])

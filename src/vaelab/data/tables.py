@@ -318,4 +318,4 @@ def read_table(
     X = np.concatenate(blocks)
     check_finite(X, where, lambda index: f"line {line_of_row[index[0]]}, {_shown(keys[index[1]])}")
     y = _labels_array(labels) if j_label is not None else None
-    return Table(X, y, tuple(keys) if names else None)
+    return Table(X, y, tuple(str(key) for key in keys) if names else None)

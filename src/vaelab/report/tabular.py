@@ -37,7 +37,7 @@ def feature_errors(
     """
     raw, X = _data(model, X)
     names = _feature_names(feature_names, X.shape[1])
-    error = np.mean((as_rows(model.reconstruct(raw)) - X) ** 2, axis=0, dtype=np.float64)  # (d,)
+    error = np.asarray(np.mean((as_rows(model.reconstruct(raw)) - X) ** 2, axis=0, dtype=np.float64))  # (d,)
     variance = X.var(0, dtype=np.float64)
     shown = np.arange(X.shape[1])
     detail = "black ticks: variance of the feature (the error of predicting its mean)"
