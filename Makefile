@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make demo   create .venv, install vaelab, run the main job (compare PCA, AE and VAE on digits)
-#   make test   install the test tools and the Debian packages the suite needs, then run the whole suite
+#   make test   install the test tools and the Debian packages the suite needs, then lint and run the whole suite
+#   make lint   ruff (lint and format check) and mypy: zero findings is the gate
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -16,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install system-packages demo test
+.PHONY: install system-packages demo lint test
 install: $(VENV)/.installed
 
 # Installs the missing DEB_PACKAGES when run as root; otherwise stops with one line naming them.
@@ -41,5 +42,10 @@ system-packages:
 demo: install
 	$(VENV)/bin/vaelab compare
 
-test: install system-packages
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: install system-packages lint
 	$(PY) -m pytest -q

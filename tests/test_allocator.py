@@ -19,11 +19,13 @@ def _applied(**env) -> str:
     return out.stdout.strip()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_thresholds_are_set_once_on_glibc():
     assert _applied() == "True True"  # the second call is the cached first
 
 
+@pytest.mark.slow
 def test_the_users_malloc_settings_win():
     assert _applied(MALLOC_TRIM_THRESHOLD_="0") == "False False"
     assert _applied(VAELAB_KEEP_MALLOC="1") == "False False"

@@ -40,6 +40,7 @@ def _epoch(run: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-c", _FIT_SCRIPT, str(run)])
@@ -125,6 +126,7 @@ def test_gradient_clipping_is_an_option(digits):
     assert np.isfinite(model.history_["train"]["loss"]).all()
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_after_saving_and_says_how_to_resume(tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC}
     np.save(tmp_path / "x.npy", _data())

@@ -16,6 +16,7 @@ def vaelab(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "vaelab", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_help_lists_commands_and_every_parameter_flag():
     out = vaelab("--help")
     assert out.returncode == 0
@@ -26,6 +27,7 @@ def test_help_lists_commands_and_every_parameter_flag():
         assert flag in fit_help
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["pca", "ae", "vae"])
 def test_fit_encode_sample_evaluate(tmp_path, model):
     run = tmp_path / "run"
@@ -54,6 +56,7 @@ def test_fit_encode_sample_evaluate(tmp_path, model):
     assert metrics["n_examples"] == 360 and metrics["latent_dim"] == 2
 
 
+@pytest.mark.slow
 def test_conditional_vae_fits_on_labels_and_samples_a_chosen_class(tmp_path):
     run = tmp_path / "cvae"
     fit = vaelab("fit", "--model", "cvae", "--data", "digits", "--latent-dim", "2", "--epochs", "2", "--quiet", "--out", str(run))
@@ -74,6 +77,7 @@ def test_conditional_vae_fits_on_labels_and_samples_a_chosen_class(tmp_path):
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
+@pytest.mark.slow
 def test_compare_table_metrics_models_and_a_report_that_redraws_the_same(tmp_path):
     import jsonschema
     from importlib.resources import files
@@ -94,6 +98,7 @@ def test_compare_table_metrics_models_and_a_report_that_redraws_the_same(tmp_pat
     assert (tmp_path / "cmp" / "report.html").read_bytes() == page
 
 
+@pytest.mark.slow
 def test_csv_tables_get_standardised_gaussian_models(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(10, 3, size=(120, 4))
@@ -106,6 +111,7 @@ def test_csv_tables_get_standardised_gaussian_models(tmp_path):
     assert model.preprocessing == "standardize"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["fit", "--data", "no-such-data", "--out", "x"], "neither a named data set"),
     (["fit", "--model", "pca", "--beta", "2", "--out", "x"], "--model pca does not take --beta"),
@@ -119,6 +125,7 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path, args, message):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_existing_run_directory_is_refused_without_resume_or_overwrite(tmp_path):
     run = tmp_path / "run"
     assert vaelab("fit", "--epochs", "1", "--quiet", "--out", str(run)).returncode == 0
@@ -127,6 +134,7 @@ def test_existing_run_directory_is_refused_without_resume_or_overwrite(tmp_path)
     assert vaelab("fit", "--epochs", "1", "--quiet", "--overwrite", "--out", str(run)).returncode == 0
 
 
+@pytest.mark.slow
 def test_sweep_gives_one_row_per_beta_with_rate_falling_as_beta_grows(tmp_path):
     out = vaelab("sweep", "--beta", "0.25,1,4", "--latent-dim", "4", "--epochs", "15", "--iw-samples", "10",
                  "--quiet", "--out", str(tmp_path / "sw"))

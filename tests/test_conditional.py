@@ -28,6 +28,7 @@ def cvae(labelled_digits):
     return model.fit(X, y)
 
 
+@pytest.mark.slow
 def test_conditional_samples_are_recognised_as_their_class(cvae, labelled_digits):
     X, y, X_test, y_test = labelled_digits
     classifier = LogisticRegression(max_iter=2000).fit(X.reshape(len(X), -1), y)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from vaelab import Autoencoder, VAE
@@ -28,6 +29,7 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.slow
 def test_two_ranks_end_identical_and_match_one_process_with_the_same_global_batch(tmp_path):
     script = tmp_path / "fit.py"
     script.write_text(_SCRIPT)

@@ -279,6 +279,7 @@ def _settled(driver, css: str, previous: str | None = None):
     return WebDriverWait(driver, 20).until(ready)
 
 
+@pytest.mark.slow
 def test_pointer_decodes_live_and_equals_inverse_transform(page, served):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -320,6 +321,7 @@ def test_pointer_decodes_live_and_equals_inverse_transform(page, served):
     assert not severe, severe
 
 
+@pytest.mark.slow
 def test_interpolation_slider_ends_show_the_two_reconstructions(page, served):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -346,6 +348,7 @@ def test_interpolation_slider_ends_show_the_two_reconstructions(page, served):
         _write_screenshot(page)
 
 
+@pytest.mark.slow
 def test_traversal_and_samples_in_the_page(page, served):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -370,6 +373,7 @@ def test_traversal_and_samples_in_the_page(page, served):
     assert np.abs(_pixels(page, first) - expected).max() <= 1
 
 
+@pytest.mark.slow
 def test_two_chosen_dimensions_with_the_others_held_at_example_a(page, served):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By

@@ -79,6 +79,7 @@ def test_spherical_interpolation_keeps_the_norm_between_equal_norm_codes():
 # ---------------------------------------------------------------- the command: URL, Ctrl-C, latency
 
 
+@pytest.mark.slow
 def test_command_prints_its_url_and_stops_cleanly_on_ctrl_c(runs):
     env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1", "DISPLAY": ""}
     command = [sys.executable, "-m", "vaelab", "explore", str(runs / "cmp" / "models" / "VAE"), "--port", "0"]

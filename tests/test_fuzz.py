@@ -929,6 +929,7 @@ def _check_cli_outcome(rc, stderr: str, argv, *, strict: bool) -> None:
         assert not others, "stderr holds more than the one-line error\n" + shown
 
 
+@pytest.mark.slow
 @_fuzz(40)
 @given(argv=cli_argvs())
 def test_cli_in_process_exits_0_or_2_with_one_line_errors(workspace, argv):
@@ -947,6 +948,7 @@ def test_cli_in_process_exits_0_or_2_with_one_line_errors(workspace, argv):
     workspace.check_unchanged()
 
 
+@pytest.mark.slow
 @_fuzz(6, slow=True)
 @given(argv=cli_argvs())
 def test_cli_subprocess_exits_0_or_2_without_traceback(workspace, argv):

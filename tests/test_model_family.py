@@ -27,6 +27,7 @@ def test_beta_one_is_the_negative_elbo():
     assert model.__class__.loss(_module(beta=4.0), x).loss > terms.loss
 
 
+@pytest.mark.slow
 def test_iwae_with_one_sample_is_the_elbo_with_a_monte_carlo_kl():
     model, x = _module(objective="iwae", n_train_samples=1), torch.rand(5, 6)
     torch.manual_seed(1)

@@ -188,6 +188,7 @@ def test_tabular_report_has_feature_figures_and_no_image_grids(wine_report):
     assert _Page(wine_report.read_text(encoding="utf-8")).body_rows == 3
 
 
+@pytest.mark.slow
 def test_same_inputs_give_the_same_page(wine, wine_report, tmp_path):
     again = _wine_report(wine, tmp_path)
     assert again.read_bytes() == wine_report.read_bytes()
@@ -302,6 +303,7 @@ def _check_in_browser(driver, report: Path, n_models: int, screenshot: Path) -> 
         assert image.format == "PNG" and image.width > 0
 
 
+@pytest.mark.slow
 def test_digits_report_renders_in_chromium(browser, digits_report, digit_models, tmp_path):
     _check_in_browser(browser, digits_report, len(digit_models), tmp_path / "digits-report.png")
     # The whole page, for a person to look at: Chromium draws beyond the viewport on request.
@@ -312,5 +314,6 @@ def test_digits_report_renders_in_chromium(browser, digits_report, digit_models,
     (tmp_path / "digits-report-full.png").write_bytes(base64.b64decode(shot["data"]))
 
 
+@pytest.mark.slow
 def test_tabular_report_renders_in_chromium(browser, wine_report, tmp_path):
     _check_in_browser(browser, wine_report, 3, tmp_path / "wine-report.png")

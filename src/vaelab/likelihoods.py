@@ -192,7 +192,7 @@ def _fixed_unit_gaussian(event_shape: tuple[int, ...]) -> GaussianLikelihood:
     return likelihood
 
 
-_BY_NAME = {
+_BY_NAME: dict[str, Callable[[tuple[int, ...]], Likelihood]] = {
     "bernoulli": BernoulliLikelihood,
     "continuous_bernoulli": ContinuousBernoulliLikelihood,
     "gaussian": GaussianLikelihood,

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -29,6 +30,8 @@ from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 from .errors import ConfigError, TrainingError, TrainingInterrupted
+from .models.contract import LatentModel
+
 
 @dataclass
 class TrainConfig:
@@ -83,7 +86,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         if not torch.cuda.is_available():
             return torch.device("cpu")
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) if world()[1] > 1 else torch.cuda.current_device())
+        return torch.device(
+            "cuda", int(os.environ.get("LOCAL_RANK", 0)) if world()[1] > 1 else torch.cuda.current_device()
+        )
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
@@ -100,9 +105,13 @@ def resolve_device(device: str) -> torch.device:
 
 def seed_from(random_state) -> int:
     """An integer seed from ``None`` (fresh entropy), an int in [0, 2**32) or a ``numpy.random.RandomState``."""
-    valid_int = isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and 0 <= random_state < 2**32
+    valid_int = (
+        isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and 0 <= random_state < 2**32
+    )
     if not (random_state is None or valid_int or isinstance(random_state, np.random.RandomState)):
-        raise ConfigError(f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, got {random_state!r}")
+        raise ConfigError(
+            f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, got {random_state!r}"
+        )
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
@@ -148,7 +157,7 @@ class _Objective(nn.Module):
     (``"loss"`` first) once the first batch has run.
     """
 
-    def __init__(self, module: nn.Module, device: torch.device, precision: str):
+    def __init__(self, module: LatentModel, device: torch.device, precision: str):
         super().__init__()
         self.module = module
         self.device_type = device.type
@@ -167,7 +176,8 @@ class _Objective(nn.Module):
 
 
 def _names(objective: nn.Module) -> tuple[str, ...]:
-    return (objective.module if isinstance(objective, DistributedDataParallel) else objective).names
+    inner = objective.module if isinstance(objective, DistributedDataParallel) else objective
+    return cast(_Objective, inner).names  # train() builds the objective: an _Objective, maybe wrapped
 
 
 def _batch(X, index: torch.Tensor, prepare_batch) -> tuple[torch.Tensor, ...]:
@@ -196,7 +206,9 @@ def _mean_terms(objective: nn.Module, X: torch.Tensor, batch_size: int, prepare_
         sums[:-1] += terms * len(index)
         sums[-1] += len(index)
     if sums is None:
-        raise TrainingError("the validation split holds no rows on this rank; lower the world size or validation_fraction")
+        raise TrainingError(
+            "the validation split holds no rows on this rank; lower the world size or validation_fraction"
+        )
     sums = _all_sum(sums)
     return sums[:-1] / sums[-1]
 
@@ -212,7 +224,7 @@ class _Progress:
     finished: bool = False
     best_state: dict | None = None
 
-    def meta(self, run_key: str, param_groups: list) -> dict:
+    def meta(self, run_key: str, param_groups: dict) -> dict:
         return {
             "run_key": run_key,
             "epoch": self.epoch,
@@ -224,15 +236,17 @@ class _Progress:
         }
 
 
-def _save(config: TrainConfig, module, optimizer, progress: _Progress, device) -> None:
+def _save(path: Path, config: TrainConfig, module, optimizer, progress: _Progress, device) -> None:
     optim, groups = optimizer_tensors(optimizer)
     tensors = {"model": module.state_dict(), "optim": optim, "rng": _rng_state(device)}
     if progress.best_state is not None:
         tensors["best"] = progress.best_state
-    save_checkpoint(config.checkpoint, tensors, progress.meta(config.run_key, groups))
+    save_checkpoint(path, tensors, progress.meta(config.run_key, groups))
 
 
 def _restore(config: TrainConfig, module, optimizer, device) -> _Progress:
+    if config.checkpoint is None:
+        raise ConfigError("resume=True needs the checkpoint path to resume from; set checkpoint")
     groups, meta = load_checkpoint(config.checkpoint)
     if meta.get("run_key") != config.run_key:
         raise ConfigError(
@@ -248,7 +262,7 @@ def _restore(config: TrainConfig, module, optimizer, device) -> _Progress:
 
 
 def train(
-    module: torch.nn.Module,
+    module: LatentModel,
     X_train: torch.Tensor,
     X_val: torch.Tensor | None,
     config: TrainConfig,
@@ -263,15 +277,16 @@ def train(
 
     ``prepare_batch`` maps each stored batch to the model's input (e.g. uint8 -> float in [0, 1],
     or a fresh binarisation); ``epoch_hook(module, epoch)`` runs before each epoch (e.g. a KL
-    warm-up schedule) and must depend only on the epoch, so that resuming replays it. Returns the :class:`History`. Raises :class:`TrainingError` if a
-    loss becomes NaN or infinite, or when interrupted (after the last checkpoint was written).
+    warm-up schedule) and must depend only on the epoch, so that resuming replays it. Returns the
+    :class:`History`. Raises :class:`TrainingError` if a loss becomes NaN or infinite, or when
+    interrupted (after the last checkpoint was written).
     """
     prepare_batch = prepare_batch or (lambda batch: batch)
     device = X_train.device
     rank, size = world()
     optimizer = _adam(module, config.lr)
     progress = _restore(config, module, optimizer, device) if config.resume else _Progress()
-    objective = _Objective(module, device, config.precision)
+    objective: nn.Module = _Objective(module, device, config.precision)
     if size > 1:
         # Gradients averaged across ranks; every rank then takes the same Adam step.
         objective = DistributedDataParallel(objective, device_ids=[device] if device.type == "cuda" else None)
@@ -285,7 +300,9 @@ def train(
     live = report and sys.stderr.isatty()
     bar = tqdm(
         range(progress.epoch + 1, epochs + 1) if not progress.finished else [],
-        desc=config.description, disable=not live, leave=False,
+        desc=config.description,
+        disable=not live,
+        leave=False,
     )
     try:
         for epoch in bar:
@@ -300,7 +317,7 @@ def train(
                 # are compared on common random numbers, so early stopping sees the model, not the draw.
                 with seeded(config.shuffle_seed + rank, device):
                     val_terms = _mean_terms(objective, X_val, 4 * config.batch_size, prepare_batch).tolist()
-                for name, value in zip(_names(objective), val_terms):
+                for name, value in zip(_names(objective), val_terms, strict=True):
                     progress.history.validation.setdefault(name, []).append(value)
                 postfix["val"] = f"{val_terms[0]:.4g}"
                 if epoch <= config.patience_after:
@@ -317,7 +334,7 @@ def train(
             progress.epoch = epoch
             progress.finished = epoch == epochs or _stopped_early(config, progress)
             if config.checkpoint is not None and world()[0] == 0:
-                _save(config, module, optimizer, progress, device)
+                _save(config.checkpoint, config, module, optimizer, progress, device)
                 saved_epoch = epoch
             if progress.finished:
                 break
@@ -330,7 +347,10 @@ def train(
                 "fit(..., resume=True) or `vaelab fit ... --resume`"
             )
         else:
-            where = f"no epoch had finished, so {config.checkpoint.parent} holds no checkpoint; rerun the fit to start again"
+            where = (
+                f"no epoch had finished, so {config.checkpoint.parent} holds no checkpoint; "
+                "rerun the fit to start again"
+            )
         raise TrainingInterrupted(f"training interrupted in epoch {progress.epoch + 1}: {where}") from None
     finally:
         bar.close()
@@ -344,7 +364,9 @@ def _stopped_early(config: TrainConfig, progress: _Progress) -> bool:
     return config.patience is not None and progress.waited >= config.patience
 
 
-def _train_epoch(module, objective, optimizer, X_train, config: TrainConfig, prepare_batch, progress: _Progress, epoch: int) -> None:
+def _train_epoch(
+    module, objective, optimizer, X_train, config: TrainConfig, prepare_batch, progress: _Progress, epoch: int
+) -> None:
     """One pass over ``X_train``; under torchrun each global batch is split across the ranks."""
     rank, size = world()
     module.train()
@@ -363,6 +385,8 @@ def _train_epoch(module, objective, optimizer, X_train, config: TrainConfig, pre
         if terms_per_batch is None:
             terms_per_batch = torch.empty(len(batches), len(terms), device=X_train.device)
         terms_per_batch[i] = terms.detach()
+    if terms_per_batch is None:
+        raise TrainingError(f"no training batch in epoch {epoch}: {len(X_train)} rows over {size} ranks")
     finite = torch.isfinite(terms_per_batch).all(dim=1)
     # first bad batch on any rank (len(batches) + 1 when none); one reduction per epoch
     first_bad = torch.where(finite, len(batches) + 1, torch.arange(len(batches), device=finite.device)).min()
@@ -371,9 +395,8 @@ def _train_epoch(module, objective, optimizer, X_train, config: TrainConfig, pre
     if int(first_bad) <= len(batches):
         if progress.best_state is not None:
             module.load_state_dict(progress.best_state)
-        kept = (
-            f"the best weights so far (epoch {progress.history.best_epoch}) are kept"
-            + (f" in {config.checkpoint}" if config.checkpoint is not None else "")
+        kept = f"the best weights so far (epoch {progress.history.best_epoch}) are kept" + (
+            f" in {config.checkpoint}" if config.checkpoint is not None else ""
         )
         raise TrainingError(
             f"the loss became NaN or infinite in epoch {epoch}, batch {int(first_bad) + 1}; {kept}. Likely causes: "
@@ -383,5 +406,5 @@ def _train_epoch(module, objective, optimizer, X_train, config: TrainConfig, pre
     weighted = torch.cat([(terms_per_batch * sizes[:, None]).sum(0), sizes.sum()[None]])
     weighted = _all_sum(weighted)
     means = weighted[:-1] / weighted[-1]
-    for name, value in zip(_names(objective), means.tolist()):
+    for name, value in zip(_names(objective), means.tolist(), strict=True):
         progress.history.train.setdefault(name, []).append(value)

@@ -107,7 +107,9 @@ def _pread_into(fd: int, buffer: memoryview, offset: int, path: str) -> None:
     while len(buffer):  # one read may return fewer bytes than asked (Linux caps it near 2 GiB)
         n = os.preadv(fd, [buffer], offset)
         if n == 0:
-            raise DataError(f"{path}: the file ends at byte {offset}, before the data do; was it truncated while in use?")
+            raise DataError(
+                f"{path}: the file ends at byte {offset}, before the data do; was it truncated while in use?"
+            )
         buffer, offset = buffer[n:], offset + n
 
 
@@ -136,7 +138,8 @@ def read_rows(X, rows: np.ndarray) -> np.ndarray:
     out = np.empty((len(rows), *X.shape[1:]), dtype=X.dtype)
     if not len(rows):
         return out
-    buffer = memoryview(out.reshape(-1).view(np.uint8))
+    # ndarray has the buffer protocol; numpy's stubs declare it (__buffer__) only for Python >= 3.12.
+    buffer = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     if layout.stride == layout.row_bytes:  # rows follow each other in the file: one read per run
         cuts = (np.flatnonzero(np.diff(rows) != 1) + 1).tolist()
     else:
@@ -146,7 +149,7 @@ def read_rows(X, rows: np.ndarray) -> np.ndarray:
     try:
         with open(layout.path, "rb", buffering=0) as f:
             fd = f.fileno()
-            for first, end, row in zip(firsts, ends, rows[firsts].tolist()):
+            for first, end, row in zip(firsts, ends, rows[firsts].tolist(), strict=True):
                 _pread_into(fd, buffer[first * size : end * size], layout.offset + row * layout.stride, layout.path)
     except OSError as exc:
         raise DataError(f"{layout.path}: cannot read rows from it ({exc})") from exc
@@ -206,7 +209,8 @@ def check_finite(
     if X.dtype.kind != "f":
         return
     describe = describe or _position
-    count, first = 0, None
+    count = 0
+    first: tuple[int, ...] | None = None
     for start, chunk in row_chunks(X):
         bad = ~np.isfinite(chunk)
         n_bad = int(bad.sum())
@@ -224,7 +228,7 @@ def check_finite(
                     f"{where}: value {chunk[(pos[0] - start,) + pos[1:]]:g} at {describe(pos)} "
                     f"is too large for float32 (max {_FLOAT32_MAX:.3g}); rescale the data"
                 )
-    if count:
+    if first is not None:  # count > 0
         raise DataError(
             f"{where}: {count} NaN/inf value{'s' if count > 1 else ''} "
             f"(first at {describe(first)}); remove or impute them"
@@ -243,8 +247,10 @@ def as_samples(X: np.ndarray, where: str) -> tuple[np.ndarray, tuple[int, ...]]:
     """
     shape = tuple(int(s) for s in X.shape)
     if X.ndim < 2 or X.ndim > 4:
-        fix = "reshape it to (n_samples, 1) for one feature" if X.ndim == 1 else (
-            "give 2-D (n, d) tables, 3-D (n, H, W) grey images or 4-D (n, C, H, W) images"
+        fix = (
+            "reshape it to (n_samples, 1) for one feature"
+            if X.ndim == 1
+            else ("give 2-D (n, d) tables, 3-D (n, H, W) grey images or 4-D (n, C, H, W) images")
         )
         raise DataError(f"{where}: array has shape {shape}, which is not a set of samples; {fix}")
     if shape[0] == 0:
@@ -272,9 +278,7 @@ def check_labels(y: np.ndarray, n_samples: int, where: str) -> np.ndarray:
     if y.dtype.kind not in "biufUS":
         raise DataError(f"{where}: labels have dtype {y.dtype}; use integers or text")
     if len(y) != n_samples:
-        raise DataError(
-            f"{where}: {len(y)} labels for {n_samples} samples; give exactly one label per sample"
-        )
+        raise DataError(f"{where}: {len(y)} labels for {n_samples} samples; give exactly one label per sample")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise DataError(f"{where}: labels contain NaN/inf; remove those samples or fix the labels")
     return y

@@ -50,8 +50,12 @@ def load_digits() -> dict:
     y = bunch.target.astype(np.int64)
     train, test = digits_split(len(X))
     return dict(
-        X_train=X[train], y_train=y[train], X_test=X[test], y_test=y[test],
-        sample_shape=(1, 8, 8), pixel_max=16.0,
+        X_train=X[train],
+        y_train=y[train],
+        X_test=X[test],
+        y_test=y[test],
+        sample_shape=(1, 8, 8),
+        pixel_max=16.0,
     )
 
 
@@ -85,7 +89,7 @@ def fashion_mnist_files(data_dir: str | os.PathLike | None = None) -> dict[str, 
     for folder in dirs:
         found = _find_files(folder)
         if all(found.values()):
-            return found
+            return {part: path for part, path in found.items() if path is not None}
         if any(found.values()):
             missing = [FASHION_MNIST_FILES[k] for k, v in found.items() if v is None]
             raise DataError(

@@ -22,9 +22,9 @@ from ..errors import ConfigError, DataError
 from ._arrays import (
     IN_MEMORY_LIMIT,
     as_samples,
+    check_claimed_bytes,
     check_finite,
     check_labels,
-    check_claimed_bytes,
     check_numeric,
     describe_bytes,
     image_pixel_max,
@@ -109,8 +109,13 @@ def _file_type(path: Path) -> str | None:
 
 # Which of load()'s options each source understands; any other option given is an error.
 _OPTIONS = {
-    "digits": (), "fashion-mnist": ("data_dir",), "npy": (), "npz": ("key", "label_column"),
-    "csv": ("header", "label_column", "delimiter"), "tsv": ("header", "label_column", "delimiter"), "idx": (),
+    "digits": (),
+    "fashion-mnist": ("data_dir",),
+    "npy": (),
+    "npz": ("key", "label_column"),
+    "csv": ("header", "label_column", "delimiter"),
+    "tsv": ("header", "label_column", "delimiter"),
+    "idx": (),
     "images": ("image_size",),
 }
 
@@ -130,8 +135,10 @@ def _read_npy(path: Path, where: str) -> np.ndarray:
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }.get(version)
             if read_header is not None:
                 shape, _, dtype = read_header(f)
                 check_numeric(np.empty(0, dtype=dtype), where)
@@ -166,8 +173,10 @@ def _check_npz_members(path: Path, where: str) -> None:
             with archive.open(info) as f:
                 try:
                     version = np.lib.format.read_magic(f)
-                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    read_header = {
+                        (1, 0): np.lib.format.read_array_header_1_0,
+                        (2, 0): np.lib.format.read_array_header_2_0,
+                    }.get(version)
                     if read_header is None:
                         raise ValueError(f"unsupported .npy format version {version}")
                     shape, _, dtype = read_header(f)
@@ -186,7 +195,9 @@ def _check_npz_members(path: Path, where: str) -> None:
                     "of data; the archive is corrupted: save it again with numpy.savez"
                 )
             check_claimed_bytes(
-                claimed, where, f"member {name!r} of shape {shape}",
+                claimed,
+                where,
+                f"member {name!r} of shape {shape}",
                 "save that array as .npy, which vaelab memory-maps instead of reading",
             )
 
@@ -221,8 +232,7 @@ def _read_npz(path: Path, key: str | None, label_key: str | None, where: str):
     return X, y
 
 
-def _finish(name: str, X: np.ndarray, y: np.ndarray | None, where: str, pixel_max=None,
-            feature_names=None) -> Dataset:
+def _finish(name: str, X: np.ndarray, y: np.ndarray | None, where: str, pixel_max=None, feature_names=None) -> Dataset:
     """Check a user array and its labels and wrap them as a Dataset with no test split."""
     check_numeric(X, where)
     X, sample_shape = as_samples(X, where)
@@ -244,8 +254,10 @@ def _unknown(source: str) -> DataError:
 
 
 _SPECIAL_FILES = {
-    stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket",
-    stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+    stat.S_ISFIFO: "a FIFO (named pipe)",
+    stat.S_ISSOCK: "a socket",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
 }
 
 
@@ -264,8 +276,10 @@ def _check_regular(path: Path, where: str) -> None:
 def _check_image_size(image_size) -> tuple[int, int] | None:
     if image_size is None:
         return None
-    ok = isinstance(image_size, (tuple, list)) and len(image_size) == 2 and all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in image_size
+    ok = (
+        isinstance(image_size, (tuple, list))
+        and len(image_size) == 2
+        and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in image_size)
     )
     if not ok:
         raise ConfigError(f"image_size must be (height, width), two positive integers; got {image_size!r}")
@@ -328,8 +342,9 @@ def load(
     ConfigError
         An option that does not apply to the source, or an invalid option value.
     """
-    given = dict(key=key, label_column=label_column, header=header, data_dir=data_dir,
-                 image_size=image_size, delimiter=delimiter)
+    given = dict(
+        key=key, label_column=label_column, header=header, data_dir=data_dir, image_size=image_size, delimiter=delimiter
+    )
     if header is not None and not isinstance(header, bool):
         raise ConfigError(f"header must be True, False or None; got {header!r}")
     if delimiter is not None and delimiter not in DELIMITERS:
@@ -346,8 +361,7 @@ def load(
     kind = _file_type(path)
     if kind is None:
         raise DataError(
-            f"{source_str}: unknown file type {path.suffix or '(no extension)'!r}; "
-            f"vaelab reads {', '.join(FILE_TYPES)}"
+            f"{source_str}: unknown file type {path.suffix or '(no extension)'!r}; vaelab reads {', '.join(FILE_TYPES)}"
         )
     _check_regular(path, source_str)
     _check_options(kind, source_str, **given)
@@ -366,8 +380,14 @@ def _load_file(path, kind, where, key, label_column, header, image_size, delimit
         X, y = _read_npz(path, key, None if label_column is None else str(label_column), where)
         return _finish(where, X, y, where)
     if kind in ("csv", "tsv"):
-        table = read_table(path, delimiter=delimiter, default_delimiter="," if kind == "csv" else "\t",
-                           header=header, label_column=label_column, where=where)
+        table = read_table(
+            path,
+            delimiter=delimiter,
+            default_delimiter="," if kind == "csv" else "\t",
+            header=header,
+            label_column=label_column,
+            where=where,
+        )
         return _finish(where, table.X, table.y, where, feature_names=table.feature_names)
     if kind == "idx":
         X = read_idx(path, where)
@@ -375,7 +395,8 @@ def _load_file(path, kind, where, key, label_column, header, image_size, delimit
         # is_file() is False for a FIFO or device named like a label file: those are left alone.
         y = read_idx(labels, str(labels)) if labels != path and labels.is_file() else None
         return _finish(where, X, y, where)
-    images = open_image_folder(path, _check_image_size(image_size), where)
-    if images.size * 4 <= IN_MEMORY_LIMIT:
-        images = np.asarray(images)  # small enough to decode now; fit decodes larger folders per batch
-    return _finish(where, images, None, where, pixel_max=255.0)
+    folder = open_image_folder(path, _check_image_size(image_size), where)
+    # small enough to decode now; fit decodes larger folders per batch
+    images = np.asarray(folder) if folder.size * 4 <= IN_MEMORY_LIMIT else folder
+    # An ImageFolder has what _finish reads (shape, ndim, dtype); _arrays types only ndarrays so far.
+    return _finish(where, images, None, where, pixel_max=255.0)  # type: ignore[arg-type]

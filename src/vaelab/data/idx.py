@@ -26,7 +26,7 @@ MAX_DIMENSIONS = 4
 _GZIP_BLOCK = 1 << 20  # decompressed bytes per read
 
 # The dtype codes of the format (http://yann.lecun.com/exdb/mnist/); values are big-endian.
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype("u1"),
     0x09: np.dtype("i1"),
     0x0B: np.dtype(">i2"),
@@ -108,11 +108,14 @@ def _read_gzipped(path: Path, where: str) -> np.ndarray:
         dtype, shape, n_head = _parse_header(head, where)
         claimed = math.prod(shape) * dtype.itemsize  # Python ints: a hostile header cannot wrap
         check_claimed_bytes(
-            claimed, where, f"IDX data of shape {shape}",
+            claimed,
+            where,
+            f"IDX data of shape {shape}",
             "decompress it (gunzip) so that vaelab memory-maps it instead",
         )
         out = np.empty(claimed, dtype=np.uint8)
-        view, filled = memoryview(out), 0
+        # ndarray has the buffer protocol; numpy's stubs declare it (__buffer__) only for Python >= 3.12.
+        view, filled = memoryview(out), 0  # type: ignore[arg-type]
         while filled < claimed:  # readinto: the decompressed bytes land in `out`, never copied
             n = f.readinto(view[filled : filled + _GZIP_BLOCK])
             if n == 0:

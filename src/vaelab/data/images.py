@@ -33,9 +33,7 @@ _MODE_WORDS = {"L": "grey", "RGB": "RGB"}
 
 def list_images(folder: Path) -> list[Path]:
     """The image files directly inside ``folder``, sorted by name (so the order is stable)."""
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def _describe(key: tuple[str, tuple[int, int]]) -> str:
@@ -63,7 +61,9 @@ def _check_dimensions(path: Path, mode: str, size: tuple[int, int], image_size, 
     width, height = size
     channels = 1 if mode == "L" else 3
     check_claimed_bytes(
-        width * height * channels, where, f"decoding {path.name} ({height}x{width} pixels)",
+        width * height * channels,
+        where,
+        f"decoding {path.name} ({height}x{width} pixels)",
         "downscale the images before loading them",
     )
     h, w = image_size if image_size else (height, width)
@@ -112,10 +112,10 @@ class ImageFolder:
         if isinstance(key, slice):
             picks = list(range(*key.indices(len(self))))
         else:
-            picks = np.asarray(key)
-            if picks.ndim != 1 or picks.dtype.kind not in "iu":
+            positions = np.asarray(key)
+            if positions.ndim != 1 or positions.dtype.kind not in "iu":
                 raise TypeError(f"an image folder is indexed by an int, a slice or a 1-D array of ints, not {key!r}")
-            picks = picks.tolist()
+            picks = positions.tolist()
         out = np.empty((len(picks), *self.shape[1:]), dtype=np.uint8)  # (k, C, H, W)
         for i, j in enumerate(picks):
             out[i] = self._decode(self.paths[j])
@@ -168,9 +168,7 @@ def open_image_folder(
     if not paths:
         subfolders = sorted(p.name for p in folder.iterdir() if p.is_dir())
         hint = f" (it has subfolders {', '.join(subfolders[:5])}: pass one of them)" if subfolders else ""
-        raise DataError(
-            f"{where}: no images ({', '.join(IMAGE_EXTENSIONS)}) directly in this folder{hint}"
-        )
+        raise DataError(f"{where}: no images ({', '.join(IMAGE_EXTENSIONS)}) directly in this folder{hint}")
 
     keys = []  # (mode, (width, height)) of each file, from its header only
     for path in paths:
@@ -209,9 +207,7 @@ def _check_uniform(paths, keys, image_size, where) -> None:
         return
     usual = counts.most_common(1)[0][0]
     odd = [(p.name, k) for p, k in zip(paths, keys, strict=True) if k != usual]
-    listed = ", ".join(
-        f"{name} is {_describe(k) if image_size is None else _MODE_WORDS[k[0]]}" for name, k in odd[:5]
-    )
+    listed = ", ".join(f"{name} is {_describe(k) if image_size is None else _MODE_WORDS[k[0]]}" for name, k in odd[:5])
     more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
     fixes = []
     if len({m for m, _ in keys}) > 1:
@@ -219,6 +215,4 @@ def _check_uniform(paths, keys, image_size, where) -> None:
     if len({s for _, s in keys}) > 1:
         fixes.append("pass image_size=(H, W) to resize them")
     usual_words = _describe(usual) if image_size is None else _MODE_WORDS[usual[0]]
-    raise DataError(
-        f"{where}: images differ: most are {usual_words}, but {listed}{more}; {' and '.join(fixes)}"
-    )
+    raise DataError(f"{where}: images differ: most are {usual_words}, but {listed}{more}; {' and '.join(fixes)}")

@@ -21,7 +21,7 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
-from typing import Literal
+from typing import Literal, TypeGuard
 
 import numpy as np
 
@@ -34,7 +34,7 @@ CHOICES = ("auto", *KINDS)  # what a user may ask `fit` for
 BINARIZE = ("none", "threshold", "static", "dynamic")
 
 
-def auto_kind(sample_shape: tuple[int, ...], dtype, pixel_max: float | None) -> str:
+def auto_kind(sample_shape: tuple[int, ...], dtype, pixel_max: float | None) -> Literal["scale", "standardize"]:
     """The one rule behind ``preprocessing="auto"``: ``"scale"`` or ``"standardize"``.
 
     ``"scale"`` when the data are image-like, that is images ``(C, H, W)`` or any uint8 array,
@@ -53,7 +53,7 @@ def auto_kind(sample_shape: tuple[int, ...], dtype, pixel_max: float | None) -> 
     return "scale" if image_like and pixel_max is not None else "standardize"
 
 
-def _is_real(v) -> bool:
+def _is_real(v) -> TypeGuard[float]:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -143,15 +143,14 @@ class Preprocessing:
             if not all(_is_real(v) for v in value):
                 raise bad(name, "a list of finite numbers")
             object.__setattr__(self, name, tuple(float(v) for v in value))
-        if self.kind == "standardize":
+        if self.kind == "standardize" and self.mean is not None and self.std is not None:  # set just above
             if len(self.mean) != len(self.std):
                 raise bad("std", f"as long as mean ({len(self.mean)} values), not {len(self.std)}")
             if min(self.std) <= 0:
                 raise bad("std", "all positive")
         if not (_is_real(self.threshold) and 0 < self.threshold < 1):
             raise bad("threshold", "a number strictly between 0 and 1")
-        if not (isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool)
-                and 0 <= self.seed < 2**63):
+        if not (isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**63):
             raise bad("seed", "an integer in [0, 2**63)")
         object.__setattr__(self, "threshold", float(self.threshold))
         object.__setattr__(self, "seed", int(self.seed))
@@ -204,8 +203,11 @@ class Preprocessing:
                 pixel_max = image_pixel_max(X)
             kind = auto_kind(sample_shape, X.dtype, pixel_max)
         if binarize != "none" and kind != "scale":
-            why = (f"preprocessing='auto' chose {kind!r}: the data are not images or uint8 of a "
-                   "known range" if asked == "auto" else f"preprocessing={kind!r}")
+            why = (
+                f"preprocessing='auto' chose {kind!r}: the data are not images or uint8 of a known range"
+                if asked == "auto"
+                else f"preprocessing={kind!r}"
+            )
             raise ConfigError(
                 f"binarize={binarize!r} needs preprocessing='scale' (binarising needs values in "
                 f"[0, 1]), but {why}; pass preprocessing='scale' with pixel_max, or binarize='none'"
@@ -218,12 +220,13 @@ class Preprocessing:
                     "pass pixel_max, or use preprocessing='standardize'"
                 )
             fitted = cls("scale", binarize, pixel_max, threshold=threshold, seed=seed)
-            if X.dtype.kind == "u" and np.iinfo(X.dtype).max <= fitted.pixel_max:
+            full_scale = float(pixel_max)  # = fitted.pixel_max
+            if X.dtype.kind == "u" and np.iinfo(X.dtype).max <= full_scale:
                 return fitted  # every value of the dtype is in range (uint8, 255): no pass over the data
             lo, hi = np.inf, -np.inf
             for _, chunk in row_chunks(X):
                 lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
-            if lo < 0 or hi > fitted.pixel_max:
+            if lo < 0 or hi > full_scale:
                 raise DataError(
                     f"Preprocessing.fit: values span [{lo:g}, {hi:g}] but preprocessing='scale' maps "
                     f"[0, {pixel_max:g}] to [0, 1]; pass the right pixel_max or use preprocessing='standardize'"
@@ -385,7 +388,7 @@ def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Constant features (std zero up to rounding) keep std 1: they map to x - mean, 0 on the
     # training data, instead of dividing by ~0 and blowing up on any other value.
     constant = std <= 1e-7 * np.abs(mean) + 1e-30
-    return mean, np.where(constant, 1.0, std)
+    return np.asarray(mean), np.where(constant, 1.0, std)
 
 
 def default_preprocessing(dataset) -> str:

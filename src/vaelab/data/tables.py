@@ -129,8 +129,10 @@ def _guess_header(first: list[str], below: list[list[str]], decimal: str, where:
     """
     n = len(first)
     numeric = [
-        j for j in range(n)
-        if below and all(j < len(r) and (_is_number(r[j], decimal) or _is_missing(r[j])) for r in below)
+        j
+        for j in range(n)
+        if below
+        and all(j < len(r) and (_is_number(r[j], decimal) or _is_missing(r[j])) for r in below)
         and any(j < len(r) and _is_number(r[j], decimal) for r in below)
     ] or list(range(n))  # nothing to compare with (one line, or no numeric column): line 1 itself
     numbers = [j for j in numeric if _is_number(first[j], decimal)]
@@ -156,17 +158,13 @@ def _label_index(label_column: str | int | None, names: list[str] | None, n_cols
         j = int(label_column)
         if -n_cols <= j < n_cols:
             return j % n_cols
-        raise ConfigError(
-            f"{where}: label_column {j} is out of range: the file has {n_cols} columns (0..{n_cols - 1})"
-        )
+        raise ConfigError(f"{where}: label_column {j} is out of range: the file has {n_cols} columns (0..{n_cols - 1})")
     if names is None:
         raise ConfigError(
             f"{where}: label_column '{label_column}' is not a column index and the file has no "
             f"header line; give an index 0..{n_cols - 1}, or header=True if line 1 holds names"
         )
-    raise ConfigError(
-        f"{where}: no column named '{label_column}'; the columns are {', '.join(map(repr, names))}"
-    )
+    raise ConfigError(f"{where}: no column named '{label_column}'; the columns are {', '.join(map(repr, names))}")
 
 
 def _shown(key: str | int) -> str:
@@ -181,10 +179,7 @@ def _bad_column(rows, lines, j: int, key: str | int, header_given_false: bool, w
         line, value = bad[0]
         more = f" (and {len(bad) - 1} more in this column)" if len(bad) > 1 else ""
         what = "an empty value" if not value.strip() else f"a missing value ({value!r})"
-        return DataError(
-            f"{where}: {_shown(key)} has {what} on line {line}{more}; "
-            "fill it in (impute) or drop the row"
-        )
+        return DataError(f"{where}: {_shown(key)} has {what} on line {line}{more}; fill it in (impute) or drop the row")
     line, value = text[0]
     if 2 * len(text) <= len(rows) - len(bad):  # mostly numbers: a stray value, not a text column
         hint = "fix the value or drop the row"
@@ -192,9 +187,7 @@ def _bad_column(rows, lines, j: int, key: str | int, header_given_false: bool, w
         hint = f"drop it or pass label_column={key!r} (--label-column {shlex.quote(str(key))})"
     if line == 1 and header_given_false:
         hint += ", or header=True if line 1 holds column names"
-    return DataError(
-        f"{where}: {_shown(key)} is not numeric (first bad value {value!r} on line {line}); {hint}"
-    )
+    return DataError(f"{where}: {_shown(key)} is not numeric (first bad value {value!r} on line {line}); {hint}")
 
 
 def _to_float(rows, lines, keys, header_given_false: bool, where: str) -> np.ndarray:
@@ -325,4 +318,4 @@ def read_table(
     X = np.concatenate(blocks)
     check_finite(X, where, lambda index: f"line {line_of_row[index[0]]}, {_shown(keys[index[1]])}")
     y = _labels_array(labels) if j_label is not None else None
-    return Table(X, y, tuple(keys) if names else None)
+    return Table(X, y, tuple(str(key) for key in keys) if names else None)

@@ -32,7 +32,9 @@ def check_array(
             raise DataError(f"{name} is not an array of numbers: {exc}") from None
     check_numeric(X, name)
     if X.ndim < 2:
-        raise DataError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}; reshape it, e.g. X.reshape(len(X), -1)")
+        raise DataError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}; reshape it, e.g. X.reshape(len(X), -1)"
+        )
     X, shape = as_samples(X, name)
     if sample_shape is not None and shape != tuple(sample_shape):
         n_expected = math.prod(sample_shape)
@@ -41,7 +43,9 @@ def check_array(
         else:
             n_got = math.prod(shape)
             detail = f"{n_got} features" if len(shape) == 1 else f"samples of shape {shape}"
-            raise DataError(f"{name} has {detail}, but {fitted_by} was fitted with {n_expected}" + (
-                f" (samples of shape {tuple(sample_shape)})" if len(sample_shape) > 1 else ""))
+            raise DataError(
+                f"{name} has {detail}, but {fitted_by} was fitted with {n_expected}"
+                + (f" (samples of shape {tuple(sample_shape)})" if len(sample_shape) > 1 else "")
+            )
     check_finite(X, name)
     return X

@@ -28,14 +28,22 @@ __all__ = ["Explorer", "ExplorerServer", "RequestError", "add_arguments", "build
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``explore`` subcommand's arguments to ``parser``."""
-    parser.add_argument("runs", nargs="+", metavar="RUN",
-                        help="a fitted model directory (vaelab fit --out) or a comparison's models/ folder")
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="a fitted model directory (vaelab fit --out) or a comparison's models/ folder",
+    )
     parser.add_argument("--data", default="digits", help="data whose test split is shown on the maps (default digits)")
     parser.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files")
     parser.add_argument("--key", help=".npz: the array holding the data")
     parser.add_argument("--label-column", help=".csv/.tsv: the label column (kept apart from the features)")
-    parser.add_argument("--max-points", type=int, default=2000,
-                        help="test points drawn on each map, a fixed random subset (default 2000)")
+    parser.add_argument(
+        "--max-points",
+        type=int,
+        default=2000,
+        help="test points drawn on each map, a fixed random subset (default 2000)",
+    )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
     parser.add_argument("--no-browser", action="store_true", help="only print the URL; do not open a browser")
 
@@ -74,8 +82,9 @@ def build_explorer(runs: list[str], data: str = "digits", *, max_points: int = 2
     if len(X) > max_points:
         rows = np.sort(np.random.default_rng(0).permutation(len(X))[:max_points])
         X, y = X[rows], None if y is None else y[rows]
-    return Explorer(models, np.asarray(X), None if y is None else np.asarray(y), data_name=dataset.name,
-                    is_image=dataset.is_image)
+    return Explorer(
+        models, np.asarray(X), None if y is None else np.asarray(y), data_name=dataset.name, is_image=dataset.is_image
+    )
 
 
 def _has_display() -> bool:
@@ -85,8 +94,14 @@ def _has_display() -> bool:
 def run(args: argparse.Namespace) -> int:
     """Serve the explorer until Ctrl-C; returns the exit status (130 after Ctrl-C, as the shell's convention)."""
     try:
-        explorer = build_explorer(args.runs, args.data, max_points=args.max_points, key=args.key,
-                                  label_column=args.label_column, data_dir=args.data_dir)
+        explorer = build_explorer(
+            args.runs,
+            args.data,
+            max_points=args.max_points,
+            key=args.key,
+            label_column=args.label_column,
+            data_dir=args.data_dir,
+        )
         if not 0 <= args.port <= 65535:
             raise ConfigError(f"--port must be in [0, 65535], got {args.port}")
         try:

@@ -160,7 +160,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         explorer = self.server.explorer
-        routes = {"/api/decode": explorer.decode, "/api/interpolate": explorer.interpolation, "/api/samples": explorer.samples}
+        routes = {
+            "/api/decode": explorer.decode,
+            "/api/interpolate": explorer.interpolation,
+            "/api/samples": explorer.samples,
+        }
         handler = routes.get(self.path)
         if handler is None:
             self.close_connection = True

@@ -13,11 +13,15 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError, VaelabError
+
+if TYPE_CHECKING:  # the explorer takes fitted estimators; importing them here is for the annotation only
+    from ..estimators import LatentEstimator
 
 MAX_CODES = 256  # codes per decode request: a whole traversal or path, never a flood
 MAX_ABS_CODE = 1e4  # far beyond any fitted code; larger values are a malformed request, not a place to look
@@ -35,7 +39,7 @@ class ExploredModel:
     """One fitted model and what the page needs to draw its latent space."""
 
     name: str
-    estimator: object
+    estimator: LatentEstimator
     codes: np.ndarray  # (n_points, latent_dim) float64: transform of the test points
     classes: list | None  # a conditional model's labels, else None
     prior_mean: np.ndarray  # (latent_dim,)
@@ -171,7 +175,9 @@ class Explorer:
                 raise ConfigError(f"model {name} was fitted on samples of shape {shape}; the data's are {X.shape[1:]}")
             conditional = isinstance(est, ConditionalVAE)
             if conditional and y is None:
-                raise ConfigError(f"model {name} is conditional: its codes need the data's labels, and these data have none")
+                raise ConfigError(
+                    f"model {name} is conditional: its codes need the data's labels, and these data have none"
+                )
             X_model = X.reshape(len(X), *shape)
             codes = (est.transform(X_model, y) if conditional else est.transform(X_model)).astype(np.float64)
             if not np.isfinite(codes).all():
@@ -185,7 +191,7 @@ class Explorer:
         """Raw values shown black and white: ``[0, pixel_max]`` for scaled images, else the data's range."""
         for m in self.models.values():
             prep = m.estimator.preprocessing_
-            if prep.kind == "scale":
+            if prep.kind == "scale" and prep.pixel_max is not None:  # kind "scale" always has one
                 return 0.0, float(prep.pixel_max)
         lo, hi = float(np.min(self.X)), float(np.max(self.X))
         return lo, (hi if hi > lo else lo + 1.0)
@@ -219,7 +225,12 @@ class Explorer:
                 }
                 for m in self.models.values()
             ],
-            "limits": {"max_codes": MAX_CODES, "max_abs_code": MAX_ABS_CODE, "max_samples": MAX_SAMPLES, "path_steps": PATH_STEPS},
+            "limits": {
+                "max_codes": MAX_CODES,
+                "max_abs_code": MAX_ABS_CODE,
+                "max_samples": MAX_SAMPLES,
+                "path_steps": PATH_STEPS,
+            },
         }
 
     # ------------------------------------------------------------------ request checks

@@ -38,7 +38,7 @@ def check_positive(name: str, value) -> float:
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
-    tensor = next(model.parameters(), None)
+    tensor: torch.Tensor | None = next(model.parameters(), None)
     if tensor is None:
         tensor = next(model.buffers(), None)
     return torch.device("cpu") if tensor is None else tensor.device
@@ -126,7 +126,7 @@ def noise_chunks(
         yield torch.cat(pending).to(device)
 
 
-def as_labels(model: torch.nn.Module, y, n: int) -> torch.Tensor:
+def as_labels(model: LatentModel, y, n: int) -> torch.Tensor:
     """Class indices ``y`` as an int64 ``(n,)`` tensor on the model's device (for a conditional model)."""
     y = torch.as_tensor(y)
     if y.ndim != 1 or len(y) != n or y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
@@ -146,11 +146,11 @@ def normal_parameters(dist: Distribution) -> tuple[torch.Tensor, torch.Tensor]:
     return base.loc, base.scale
 
 
-def decode_mean(model: torch.nn.Module, z: torch.Tensor, batch_size: int) -> torch.Tensor:
+def decode_mean(model: LatentModel, z: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Decoder means ``E[x|z]`` of codes ``z`` (n, latent_dim) -> (n, n_features), in chunks of rows."""
     return torch.cat([model.decode(z[i : i + batch_size]).mean for i in range(0, len(z), batch_size)])
 
 
-def embed(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+def embed(model: LatentModel, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """``model.embed`` over ``x`` (n, n_features) in chunks of rows: (n, latent_dim)."""
     return torch.cat([model.embed(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])

@@ -175,7 +175,8 @@ class FeatureSpace:
         }
 
 
-SAMPLERS = ("prior", "gmm")
+Sampler = Literal["prior", "gmm"]
+SAMPLERS: tuple[Sampler, ...] = ("prior", "gmm")
 
 
 @torch.no_grad()
@@ -183,7 +184,7 @@ def sample_codes(
     model: LatentModel,
     n_samples: int,
     seed: int = 0,
-    sampler: Literal["prior", "gmm"] = "prior",
+    sampler: Sampler = "prior",
     *,
     x_train=None,
     batch_size: int = _CHUNK_SIZE,
@@ -205,7 +206,9 @@ def sample_codes(
         elif x_train is not None:
             distribution = fit_code_mixture(embed(model, as_data(model, x_train, "x_train", min_rows=2), batch_size))
         else:
-            raise ConfigError("sampler='gmm' needs a fitted model's kept codes or x_train, the data to fit the mixture to")
+            raise ConfigError(
+                "sampler='gmm' needs a fitted model's kept codes or x_train, the data to fit the mixture to"
+            )
     else:
         raise ConfigError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     with torch.random.fork_rng(devices=[]):
@@ -232,7 +235,7 @@ def prior_sample_quality(
     feature_space: FeatureSpace,
     n_samples: int | None = None,
     seed: int = 0,
-    sampler: Literal["prior", "gmm"] = "prior",
+    sampler: Sampler = "prior",
     *,
     x_train=None,
     k: int = 5,
@@ -247,7 +250,7 @@ def prior_sample_quality(
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : LatentModel
         Needs ``decode`` and, per sampler, ``prior`` or ``embed``.
     x_test : tensor or array, shape (n_test, n_features)
         Held-out real data.

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..models import LatentModel
 from ._common import as_codes, as_data, check_int, check_positive, check_seed, example_seeds, standard_normal
 
 _BATCH_SIZE = 256  # pairs or codes per decoder pass
@@ -29,13 +30,13 @@ _BATCH_SIZE = 256  # pairs or codes per decoder pass
 
 @torch.no_grad()
 def path_length_ratio(
-    model: torch.nn.Module, x_a, x_b, n_steps: int = 64, *, batch_size: int = _BATCH_SIZE
+    model: LatentModel, x_a, x_b, n_steps: int = 64, *, batch_size: int = _BATCH_SIZE
 ) -> torch.Tensor:
     """Decoded path length over decoded end-point distance for straight latent lines, per pair.
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : LatentModel
         Needs ``embed(x)`` and ``decode(z)`` (any vaelab module).
     x_a, x_b : tensor or array, shape (n_pairs, n_features)
         The end points; the line runs from ``embed(x_a)`` to ``embed(x_b)``.
@@ -70,7 +71,7 @@ def path_length_ratio(
 
 @torch.no_grad()
 def decoder_lipschitz(
-    model: torch.nn.Module,
+    model: LatentModel,
     z,
     eps: float = 1e-2,
     n_directions: int = 16,
@@ -83,7 +84,7 @@ def decoder_lipschitz(
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : LatentModel
         Needs ``decode(z)``.
     z : tensor or array, shape (n, latent_dim)
         Codes to probe: e.g. ``model.embed(x)`` (around data) or prior samples.

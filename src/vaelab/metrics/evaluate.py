@@ -10,14 +10,16 @@ does not exist for a model is ``None`` with a ``"reason"``, and caveats go in ``
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..models import LatentModel, ProbabilisticModel
 from ._common import as_data, check_int, check_seed, embed
-from .completeness import SAMPLERS, FeatureSpace, prior_sample_quality, sample_codes
+from .completeness import SAMPLERS, FeatureSpace, Sampler, prior_sample_quality, sample_codes
 from .continuity import decoder_lipschitz, path_length_ratio, summarize
 from .likelihood import bits_per_dim, elbo, iw_estimate, posterior_mean_variance
 
@@ -82,6 +84,14 @@ def _json_safe(obj):
 
 
 @torch.no_grad()
+def _exact_log_likelihood(model: LatentModel, x: torch.Tensor) -> torch.Tensor | None:
+    """Exact log p(x) ``(n,)`` in nats, 4096 rows at a time; None for a model without a closed form."""
+    if not isinstance(model, ProbabilisticModel) or model.exact_log_likelihood(x[:1]) is None:
+        return None
+    parts = [model.exact_log_likelihood(x[i : i + 4096]) for i in range(0, len(x), 4096)]
+    return torch.cat([p for p in parts if p is not None])
+
+
 def evaluate(
     model: LatentModel,
     x_test,
@@ -108,8 +118,8 @@ def evaluate(
         Held-out data; n_test >= 2.
     x_train : tensor or array, shape (n_train, n_features), optional
         Fits the completeness feature space (unless ``feature_space`` is given), and the
-        ``"gmm"`` sampler's mixture for a model that keeps no training codes. Without it and without ``feature_space`` the
-        completeness section is None.
+        ``"gmm"`` sampler's mixture for a model that keeps no training codes. Without it and
+        without ``feature_space`` the completeness section is None.
     n_iw_samples : int
         K for the importance-sampled log-likelihood (VAE only); the ELBO, the rate and the
         distortion are Monte-Carlo averages over the same K draws, so ELBO <= log p(x) in every row.
@@ -141,16 +151,16 @@ def evaluate(
     n_iw_samples = check_int("n_iw_samples", n_iw_samples, 1)
     x = as_data(model, x_test, "x_test", min_rows=2)
     x_fit = None if x_train is None else as_data(model, x_train, "x_train", min_rows=2)
-    seeds = dict(zip(_SEED_NAMES, np.random.SeedSequence(seed).generate_state(len(_SEED_NAMES)).tolist()))
+    seeds = dict(zip(_SEED_NAMES, np.random.SeedSequence(seed).generate_state(len(_SEED_NAMES)).tolist(), strict=True))
     n, d = x.shape
     probabilistic = isinstance(model, ProbabilisticModel)
     likelihood_name = model.likelihood.name or None
     notes: list[str] = []
-    exact = model.exact_log_likelihood(x[:1]) if probabilistic else None
+    exact = _exact_log_likelihood(model, x)
 
     # -- likelihoods: exact (PPCA), importance-sampled (VAE) or none (autoencoder)
     if exact is not None:
-        ll = torch.cat([model.exact_log_likelihood(x[i : i + 4096]) for i in range(0, n, 4096)])
+        ll = exact
         log_likelihood = _stat(ll, "nats", estimator="exact")
     elif probabilistic:
         iw = iw_estimate(model, x, n_iw_samples, seed=seeds["iw"], batch_size=batch_size, chunk_size=chunk_size)
@@ -171,15 +181,17 @@ def evaluate(
         log_likelihood = {**_missing("nats", _NO_DENSITY), "estimator": None}
 
     # deterministic reconstruction through the code: decoder mean and -log p(x | embed(x)), (n, d) and (n,)
-    decoded, reconstruction_at_code = [], []
+    decoded_parts, nll_parts = [], []
     for i in range(0, n, 4096):
         px = model.decode(model.embed(x[i : i + 4096]))
-        decoded.append(px.mean)
-        reconstruction_at_code.append(-px.log_prob(x[i : i + 4096]))
-    decoded, reconstruction_at_code = torch.cat(decoded), torch.cat(reconstruction_at_code)
+        decoded_parts.append(px.mean)
+        nll_parts.append(-px.log_prob(x[i : i + 4096]))
+    decoded, reconstruction_at_code = torch.cat(decoded_parts), torch.cat(nll_parts)
     if exact is not None:  # the exact posterior: closed-form terms, and ELBO = log p(x)
         terms = elbo(model, x, 1, seed=seeds["elbo"], batch_size=batch_size, chunk_size=chunk_size)
-        elbo_entry = _stat(terms.elbo, "nats", estimator="exact (closed form; equals log p(x), the posterior being exact)")
+        elbo_entry = _stat(
+            terms.elbo, "nats", estimator="exact (closed form; equals log p(x), the posterior being exact)"
+        )
         reconstruction = _stat(terms.reconstruction, "nats", definition="E_q[-log p(x|z)] (distortion), closed form")
         kl = _stat(terms.kl, "nats", definition="KL(q(z|x) || p(z)) (rate), closed form")
     elif probabilistic:
@@ -190,7 +202,9 @@ def evaluate(
             monte_carlo_standard_error=float(iw.elbo_standard_error.double().pow(2).sum().sqrt() / n),
         )
         reconstruction = _stat(-(iw.elbo + iw.kl), "nats", definition="E_q[-log p(x|z)] (distortion) = -ELBO - rate")
-        kl = _stat(iw.kl, "nats", definition="KL(q(z|x) || p(z)) (rate); closed form where one exists, else Monte Carlo")
+        kl = _stat(
+            iw.kl, "nats", definition="KL(q(z|x) || p(z)) (rate); closed form where one exists, else Monte Carlo"
+        )
     else:
         elbo_entry = _missing("nats", _NO_DENSITY)
         reconstruction = _stat(reconstruction_at_code, "nats", definition="-log p(x|z) at the code z = embed(x)")
@@ -216,10 +230,12 @@ def evaluate(
     m = min(n_pairs, n // 2)
     ratio = path_length_ratio(model, x[order[:m]], x[order[m : 2 * m]], _PATH_STEPS, batch_size=batch_size)
     z_data = embed(model, x[order[: min(n_lipschitz, n)]], 4096)
-    lipschitz_kwargs = dict(eps=eps, n_directions=n_directions, batch_size=4 * batch_size)
-    around_data = summarize(decoder_lipschitz(model, z_data, seed=seeds["lipschitz_data"], **lipschitz_kwargs))
+    lipschitz = functools.partial(
+        decoder_lipschitz, model, eps=eps, n_directions=n_directions, batch_size=4 * batch_size
+    )
+    around_data = summarize(lipschitz(z_data, seed=seeds["lipschitz_data"]))
     has_codes = int(model.code_sample_size) > 0 or x_fit is not None
-    sampler = "prior" if probabilistic else ("gmm" if has_codes else None)
+    sampler: Sampler | None = "prior" if probabilistic else ("gmm" if has_codes else None)
     if sampler is None:
         around_samples = {
             "sampler": None,
@@ -229,7 +245,7 @@ def evaluate(
         z_samples = sample_codes(model, n_lipschitz, seeds["lipschitz_samples"], sampler, x_train=x_fit)
         around_samples = {
             "sampler": sampler,
-            **summarize(decoder_lipschitz(model, z_samples, seed=seeds["lipschitz_samples"], **lipschitz_kwargs)),
+            **summarize(lipschitz(z_samples, seed=seeds["lipschitz_samples"])),
         }
     continuity = {
         "path_length_ratio": {**summarize(ratio), "unit": "ratio (1 = straight)", "n_steps": _PATH_STEPS},
@@ -246,6 +262,7 @@ def evaluate(
     # -- completeness
     if feature_space is None and x_fit is not None:
         feature_space = FeatureSpace.fit(x_fit.cpu())
+    completeness: dict[str, Any]
     if feature_space is None:
         completeness = {"value": None, "reason": "needs x_train (to fit the feature space) or a feature_space"}
     elif n <= k:
@@ -261,7 +278,10 @@ def evaluate(
             # An autoencoder's prior samples are kept on purpose: their poor quality next to a
             # VAE's is what the KL regulariser buys.
             if name == "gmm" and not has_codes:
-                completeness[name] = {"value": None, "reason": "needs kept training codes or x_train to fit the mixture"}
+                completeness[name] = {
+                    "value": None,
+                    "reason": "needs kept training codes or x_train to fit the mixture",
+                }
             else:
                 result = prior_sample_quality(model, x, feature_space, n, seeds[name], name, x_train=x_fit, k=k)
                 completeness[name] = result.to_dict()

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-from torch.distributions import Distribution, kl_divergence
+from torch.distributions import Distribution
 
 from ..errors import ConfigError
 from ..models import LatentModel, ProbabilisticModel, kl_term, log_importance_weights
@@ -81,21 +81,22 @@ class ElboTerms:
     kl: torch.Tensor  # KL(q(z|x) || p(z)), the rate
 
 
-def _require_encoder(model: LatentModel, metric: str) -> None:
+def _require_encoder(model: LatentModel, metric: str) -> ProbabilisticModel:
     if not isinstance(model, ProbabilisticModel):
         raise ConfigError(
             f"{metric} needs a model with encode(x) -> q(z|x) (a VAE or PPCA); "
             f"{type(model).__name__} has none (a deterministic autoencoder defines no density)"
         )
+    return model
 
 
-def _labels(model: torch.nn.Module, y, n: int) -> tuple[torch.Tensor, ...]:
+def _labels(model: LatentModel, y, n: int) -> tuple[torch.Tensor, ...]:
     """The extra arguments of ``encode`` and ``decode``: ``()``, or ``(y,)`` as checked class indices."""
     return () if y is None else (as_labels(model, y, n),)
 
 
 def _posterior_batches(
-    model: torch.nn.Module,
+    model: ProbabilisticModel,
     x: torch.Tensor,
     labels: tuple[torch.Tensor, ...],
     n_samples: int,
@@ -128,7 +129,7 @@ def _check_sampling(n_samples, seed, batch_size, chunk_size) -> tuple[int, int, 
     )
 
 
-def _widest_decoder_layer(model: torch.nn.Module, labels: tuple[torch.Tensor, ...]) -> int:
+def _widest_decoder_layer(model: LatentModel, labels: tuple[torch.Tensor, ...]) -> int:
     """Values per row in the largest output of any submodule while decoding: one probe row."""
     widths = [1]
 
@@ -145,14 +146,14 @@ def _widest_decoder_layer(model: torch.nn.Module, labels: tuple[torch.Tensor, ..
     return max(widths)
 
 
-def _auto_chunk_size(model: torch.nn.Module, labels: tuple[torch.Tensor, ...], batch_size: int) -> int:
+def _auto_chunk_size(model: LatentModel, labels: tuple[torch.Tensor, ...], batch_size: int) -> int:
     """Samples per pass: ``_CHUNK_SIZE``, fewer when the decoder's widest layer would pass ``_PASS_VALUES``."""
     return max(1, min(_CHUNK_SIZE, _PASS_VALUES // (batch_size * _widest_decoder_layer(model, labels))))
 
 
 @torch.no_grad()
 def iw_estimate(
-    model: torch.nn.Module,
+    model: LatentModel,
     x,
     n_samples: int = 1000,
     *,
@@ -165,7 +166,7 @@ def iw_estimate(
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : LatentModel
         Needs ``encode(x) -> q(z|x)`` (diagonal Gaussian), ``decode(z) -> p(x|z)`` and ``prior()``.
     x : tensor or array, shape (n, n_features)
     n_samples : int
@@ -189,7 +190,7 @@ def iw_estimate(
         ``(1/ESS - 1/K) / 2``; the standard error is a delta-method estimate and is itself
         unreliable when the weights are heavy-tailed (small ESS).
     """
-    _require_encoder(model, "iw_log_likelihood")
+    model = _require_encoder(model, "iw_log_likelihood")
     n_samples, seed, batch_size, chunk_size = _check_sampling(n_samples, seed, batch_size, chunk_size)
     x = as_data(model, x)
     labels = _labels(model, y, len(x))
@@ -202,7 +203,7 @@ def iw_estimate(
     kl = torch.zeros_like(lse)
     for rows, xb, lb, qz, chunks in _posterior_batches(model, x, labels, n_samples, seed, batch_size, chunk_size):
         for i, z in enumerate(chunks):  # (c, b, latent_dim)
-            log_w = log_importance_weights(model, xb, z, qz, *lb, prior=prior).double()  # (c, b)
+            log_w = log_importance_weights(model, xb, z, qz, lb[0] if lb else None, prior=prior).double()  # (c, b)
             lse[rows] = torch.logaddexp(lse[rows], torch.logsumexp(log_w, 0))
             lse2[rows] = torch.logaddexp(lse2[rows], torch.logsumexp(2 * log_w, 0))
             if i == 0:
@@ -226,7 +227,7 @@ def iw_estimate(
 
 
 def iw_log_likelihood(
-    model: torch.nn.Module,
+    model: LatentModel,
     x,
     n_samples: int = 1000,
     *,
@@ -240,14 +241,12 @@ def iw_log_likelihood(
     ``log (1/K) sum_k w_k`` with ``K = n_samples`` draws from ``q(z|x)``: a stochastic lower bound on
     log p(x) (Burda et al., 2016) that tightens as K grows. Higher is better.
     """
-    return iw_estimate(
-        model, x, n_samples, seed=seed, batch_size=batch_size, chunk_size=chunk_size, y=y
-    ).log_likelihood
+    return iw_estimate(model, x, n_samples, seed=seed, batch_size=batch_size, chunk_size=chunk_size, y=y).log_likelihood
 
 
 @torch.no_grad()
 def elbo(
-    model: torch.nn.Module,
+    model: LatentModel,
     x,
     n_samples: int = 1,
     *,
@@ -260,7 +259,7 @@ def elbo(
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : LatentModel
         Needs ``encode``, ``decode`` and ``prior`` (a VAE or PPCA).
     x : tensor or array, shape (n, n_features)
     n_samples : int
@@ -274,7 +273,7 @@ def elbo(
         ``elbo``, ``reconstruction`` (``E_q[-log p(x|z)]``, Monte Carlo over ``n_samples``) and ``kl``
         (closed form when torch registers it, else Monte Carlo over the same samples), each ``(n,)``.
     """
-    _require_encoder(model, "elbo")
+    model = _require_encoder(model, "elbo")
     n_samples, seed, batch_size, chunk_size = _check_sampling(n_samples, seed, batch_size, chunk_size)
     x = as_data(model, x)
     labels = _labels(model, y, len(x))
@@ -306,7 +305,7 @@ def bits_per_dim(log_likelihood_nats, n_dims: int):
 
 
 @torch.no_grad()
-def posterior_mean_variance(model: torch.nn.Module, x, batch_size: int = 1024, *, y=None) -> torch.Tensor:
+def posterior_mean_variance(model: LatentModel, x, batch_size: int = 1024, *, y=None) -> torch.Tensor:
     """``Var_x(E[z|x])`` per latent dimension over the rows of ``x``: shape ``(latent_dim,)``.
 
     The posterior mean is ``encode(x).mean`` when the model has an encoder distribution (VAE; for
@@ -317,21 +316,20 @@ def posterior_mean_variance(model: torch.nn.Module, x, batch_size: int = 1024, *
     x = as_data(model, x, min_rows=2)
     batch_size = check_int("batch_size", batch_size, 1)
     labels = _labels(model, y, len(x))
-    has_encoder = isinstance(model, ProbabilisticModel)
     means = []
     for start in range(0, len(x), batch_size):
         rows = slice(start, start + batch_size)
         args = (x[rows], *(label[rows] for label in labels))
-        means.append(model.encode(*args).mean if has_encoder else model.embed(*args))
+        means.append(model.encode(*args).mean if isinstance(model, ProbabilisticModel) else model.embed(*args))
     return torch.cat(means).double().var(0).float()
 
 
-def active_units(model: torch.nn.Module, x, threshold: float = 0.01, batch_size: int = 1024, *, y=None) -> int:
+def active_units(model: LatentModel, x, threshold: float = 0.01, batch_size: int = 1024, *, y=None) -> int:
     """Number of active latent dimensions (Burda et al., 2016): ``Var_x(E[z|x]) > threshold``.
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : LatentModel
         A VAE, PPCA or autoencoder (see :func:`posterior_mean_variance`).
     x : tensor or array, shape (n, n_features), n >= 2
     threshold : float

@@ -57,7 +57,13 @@ class LatentModel(nn.Module, ABC):
     sample of training codes (:meth:`set_code_sample`) for the aggregate-posterior sampler.
     """
 
-    def __init__(self, latent_dim: int, decoder: nn.Module, likelihood: Likelihood, prior: nn.Module, n_classes: int = 0):
+    # Buffers, declared so that type checkers see tensors rather than nn.Module.__getattr__'s union.
+    code_sample: torch.Tensor  # (CODE_SAMPLE_SIZE, latent_dim)
+    code_sample_size: torch.Tensor  # (), int64: how many rows of code_sample are codes
+
+    def __init__(
+        self, latent_dim: int, decoder: nn.Module, likelihood: Likelihood, prior: nn.Module, n_classes: int = 0
+    ):
         super().__init__()
         self.latent_dim = latent_dim
         self.n_classes = n_classes
@@ -81,7 +87,9 @@ class LatentModel(nn.Module, ABC):
     def with_label(self, t: torch.Tensor, y: torch.Tensor | None, width: int = 1) -> torch.Tensor:
         """``t`` ``(..., n, d)`` with each row's one-hot class appended ``width`` times per class."""
         if (y is None) != (self.n_classes == 0):
-            raise ValueError(f"this model has {self.n_classes} classes: pass class indices y exactly when it is conditional")
+            raise ValueError(
+                f"this model has {self.n_classes} classes: pass class indices y exactly when it is conditional"
+            )
         if y is None:
             return t
         one_hot = nn.functional.one_hot(y, self.n_classes).to(t.dtype)

@@ -71,7 +71,7 @@ class ConvEncoder(nn.Module):
     so the output can be a code, or a VAE's ``(loc, raw scale)`` pair of ``2 * latent_dim``).
     """
 
-    def __init__(self, sample_shape: tuple[int, int, int], out_features: int, channels: Sequence[int] = (32, 64)):
+    def __init__(self, sample_shape: tuple[int, ...], out_features: int, channels: Sequence[int] = (32, 64)):
         super().__init__()
         self.sample_shape = _check_shape(sample_shape)
         _check_positive("out_features", out_features)
@@ -79,7 +79,7 @@ class ConvEncoder(nn.Module):
         c, h, w = self.sample_shape
         self.n_features = c * h * w
         layers: list[nn.Module] = []
-        for c_in, c_out in zip((c, *channels[:-1]), channels):
+        for c_in, c_out in zip((c, *channels[:-1]), channels, strict=True):
             layers += [nn.Conv2d(c_in, c_out, _KERNEL, _STRIDE, _PADDING), nn.ReLU()]
         self.conv = nn.Sequential(*layers)
         h_out, w_out = _side_chain(h, len(channels))[-1], _side_chain(w, len(channels))[-1]
@@ -102,7 +102,7 @@ class ConvDecoder(nn.Module):
     logits or means). The output is exactly ``(C, H, W)``; see the module docstring for why.
     """
 
-    def __init__(self, latent_dim: int, sample_shape: tuple[int, int, int], channels: Sequence[int] = (64, 32)):
+    def __init__(self, latent_dim: int, sample_shape: tuple[int, ...], channels: Sequence[int] = (64, 32)):
         super().__init__()
         _check_positive("latent_dim", latent_dim)
         self.latent_dim = int(latent_dim)
@@ -115,7 +115,7 @@ class ConvDecoder(nn.Module):
         self.stem = nn.Sequential(nn.Linear(self.latent_dim, math.prod(self._start_shape)), nn.ReLU())
         layers: list[nn.Module] = []
         # Step i takes the map from side hs[i + 1] back up to exactly hs[i], smallest map first.
-        for i, c_in, c_out in zip(reversed(range(len(channels))), channels, (*channels[1:], c)):
+        for i, c_in, c_out in zip(reversed(range(len(channels))), channels, (*channels[1:], c), strict=True):
             output_padding = (hs[i] - 2 * hs[i + 1] + 1, ws[i] - 2 * ws[i + 1] + 1)  # each 0 or 1
             layers.append(nn.ConvTranspose2d(c_in, c_out, _KERNEL, _STRIDE, _PADDING, output_padding))
             if i > 0:
@@ -129,9 +129,7 @@ class ConvDecoder(nn.Module):
         return self.deconv(maps).reshape(*lead, self.n_features)  # (..., C*H*W)
 
 
-def conv_encoder(
-    sample_shape: tuple[int, int, int], out_features: int, channels: Sequence[int] = (32, 64)
-) -> nn.Module:
+def conv_encoder(sample_shape: tuple[int, ...], out_features: int, channels: Sequence[int] = (32, 64)) -> nn.Module:
     """A convolutional encoder ``(..., C*H*W) -> (..., out_features)``.
 
     Parameters
@@ -146,9 +144,7 @@ def conv_encoder(
     return ConvEncoder(sample_shape, out_features, channels)
 
 
-def conv_decoder(
-    latent_dim: int, sample_shape: tuple[int, int, int], channels: Sequence[int] = (64, 32)
-) -> nn.Module:
+def conv_decoder(latent_dim: int, sample_shape: tuple[int, ...], channels: Sequence[int] = (64, 32)) -> nn.Module:
     """A convolutional decoder ``(..., latent_dim) -> (..., C*H*W)``, exact for any ``(H, W)``.
 
     Parameters

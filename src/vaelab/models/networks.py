@@ -8,6 +8,7 @@ The gated MLP is the one of Tomczak & Welling's VampPrior experiments (after Dau
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -20,7 +21,7 @@ def mlp(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequen
     """Linear layers with ReLU between them; ``hidden=()`` gives a single linear map."""
     sizes = [in_features, *hidden, out_features]
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(pairwise(sizes)):
         if i > 0:
             layers.append(nn.ReLU())
         layers.append(nn.Linear(n_in, n_out))
@@ -42,7 +43,7 @@ class GatedDense(nn.Module):
 def gated_mlp(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequential:
     """Gated hidden layers (no other activation), then a linear output layer."""
     sizes = [in_features, *hidden]
-    layers: list[nn.Module] = [GatedDense(n_in, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    layers: list[nn.Module] = [GatedDense(n_in, n_out) for n_in, n_out in pairwise(sizes)]
     layers.append(nn.Linear(sizes[-1], out_features))
     return nn.Sequential(*layers)
 
@@ -53,7 +54,9 @@ ARCHITECTURES = (*_MLPS, "conv")
 
 def _check_architecture(architecture: str, sample_shape: tuple[int, ...] | None) -> None:
     if architecture not in ARCHITECTURES:
-        raise ConfigError(f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)} (or 'auto')")
+        raise ConfigError(
+            f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)} (or 'auto')"
+        )
     if architecture == "conv" and (sample_shape is None or len(sample_shape) != 3):
         raise ConfigError(
             f"architecture='conv' needs image data of shape (n, C, H, W), got samples of shape {sample_shape}; "
@@ -69,9 +72,10 @@ def encoder_net(
     sample_shape: tuple[int, ...] | None = None,
     channels: Sequence[int] = (32, 64),
 ) -> nn.Module:
-    """Flat inputs ``(..., n_features)`` -> ``(..., out_features)``: an MLP over ``hidden`` or a CNN over ``channels``."""
+    """Flat inputs ``(..., n_features)`` -> ``(..., out_features)``: an MLP over ``hidden``, a CNN over ``channels``."""
     _check_architecture(architecture, sample_shape)
     if architecture == "conv":
+        assert sample_shape is not None  # _check_architecture raised otherwise; this narrows the type
         return conv_encoder(sample_shape, out_features, channels)
     return _MLPS[architecture](n_features, hidden, out_features)
 
@@ -87,5 +91,6 @@ def decoder_net(
     """Codes ``(..., latent_dim)`` -> flat decoder parameters ``(..., n_features)``, mirroring the encoder."""
     _check_architecture(architecture, sample_shape)
     if architecture == "conv":
+        assert sample_shape is not None  # _check_architecture raised otherwise; this narrows the type
         return conv_decoder(latent_dim, sample_shape, tuple(reversed(channels)))
     return _MLPS[architecture](latent_dim, tuple(reversed(hidden)), n_features)

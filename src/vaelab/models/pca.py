@@ -34,6 +34,13 @@ class PPCA(ProbabilisticModel):
     any float dtype are promoted; outputs are float64.
     """
 
+    decoder: nn.Linear  # z -> W z + mu, kept equal to the buffers by sync_decoder
+    likelihood: GaussianLikelihood
+    components: torch.Tensor
+    eigenvalues: torch.Tensor
+    mean: torch.Tensor
+    noise_variance: torch.Tensor
+
     def __init__(self, n_features: int, latent_dim: int):
         likelihood = GaussianLikelihood((n_features,), shared=True, min_scale=0.0)
         prior = StandardNormalPrior(latent_dim, n_features, 1)
@@ -104,7 +111,7 @@ class PPCA(ProbabilisticModel):
         ``= d/2 log(2 pi sigma^2) + (||x - W m - mu||^2 + tr(W S W^T)) / (2 sigma^2)`` for
         q = N(m, S); with the exact posterior, ``tr(W S W^T) = sum_i (L_i - sigma^2) sigma^2 / L_i``.
         """
-        loc, scale = qz.base_dist.loc, qz.base_dist.scale  # (n, k) each
+        loc, scale = qz.mean, qz.stddev  # (n, k) each; the formula needs only q's mean and diagonal covariance
         residual = x.double() - self.decoder(loc)
         loadings = self._loading_scale().square()  # L - sigma^2, (k,): squared column norms of W
         trace = (loadings * scale.square()).sum(-1)
@@ -116,4 +123,7 @@ class PPCA(ProbabilisticModel):
         """The negative exact log-likelihood (PPCA's fit is closed form; this is for evaluation)."""
         qz = self.encode(x, y)
         kl = kl_term(qz, self.prior(), qz.mean)
-        return LossTerms(-self.exact_log_likelihood(x).mean(), {"reconstruction": self.expected_reconstruction(x, qz).mean(), "kl": kl.mean()})
+        return LossTerms(
+            -self.exact_log_likelihood(x).mean(),
+            {"reconstruction": self.expected_reconstruction(x, qz).mean(), "kl": kl.mean()},
+        )

@@ -21,13 +21,14 @@ from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
 
 from ..errors import ConfigError
+from .contract import LatentModel, ProbabilisticModel
 
 
 class Prior(nn.Module, ABC):
     """Abstract: ``forward(model)`` gives p(z); built as ``cls(latent_dim, n_features, n_components)``."""
 
     @abstractmethod
-    def forward(self, model: nn.Module) -> Distribution:
+    def forward(self, model: LatentModel) -> Distribution:
         """p(z) for ``model`` (whose encoder a VampPrior reads), event shape ``(latent_dim,)``."""
 
     def initialise(self, x: torch.Tensor) -> None:
@@ -37,12 +38,15 @@ class Prior(nn.Module, ABC):
 class StandardNormalPrior(Prior):
     """p(z) = N(0, I)."""
 
+    loc: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, latent_dim: int, n_features: int, n_components: int):
         super().__init__()
         self.register_buffer("loc", torch.zeros(latent_dim), persistent=False)
         self.register_buffer("scale", torch.ones(latent_dim), persistent=False)
 
-    def forward(self, model: nn.Module) -> Distribution:
+    def forward(self, model: LatentModel) -> Distribution:
         return Independent(Normal(self.loc, self.scale, validate_args=False), 1)
 
 
@@ -53,7 +57,9 @@ class VampPrior(Prior):
         super().__init__()
         self.pseudo_inputs = nn.Parameter(torch.zeros(n_components, n_features))
 
-    def forward(self, model: nn.Module) -> Distribution:
+    def forward(self, model: LatentModel) -> Distribution:
+        if not isinstance(model, ProbabilisticModel):
+            raise TypeError(f"a VampPrior mixes encoder distributions; {type(model).__name__} has no encoder")
         components = model.encode(self.pseudo_inputs)  # batch shape (K,)
         weights = torch.zeros(len(self.pseudo_inputs), device=self.pseudo_inputs.device)
         return MixtureSameFamily(Categorical(logits=weights, validate_args=False), components, validate_args=False)
@@ -74,7 +80,7 @@ class MixturePrior(Prior):
         self.means = nn.Parameter(torch.randn(n_components, latent_dim))
         self.raw_scales = nn.Parameter(torch.zeros(n_components, latent_dim))
 
-    def forward(self, model: nn.Module) -> Distribution:
+    def forward(self, model: LatentModel) -> Distribution:
         scales = nn.functional.softplus(self.raw_scales) + 1e-4
         components = Independent(Normal(self.means, scales, validate_args=False), 1)
         return MixtureSameFamily(Categorical(logits=self.logits, validate_args=False), components, validate_args=False)

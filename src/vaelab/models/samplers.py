@@ -28,10 +28,14 @@ def fit_code_mixture(codes: torch.Tensor, seed: int = 0) -> Distribution:
     sample with a degenerate direction still gives a proper density); deterministic for a seed.
     """
     if len(codes) == 0:
-        raise ConfigError("this model keeps no training codes, so sampler='gmm' has nothing to fit; refit it with vaelab")
+        raise ConfigError(
+            "this model keeps no training codes, so sampler='gmm' has nothing to fit; refit it with vaelab"
+        )
     values = codes.detach().double().cpu().numpy()
     if not np.isfinite(values).all():
-        raise TrainingError("the kept training codes hold NaN or infinite values: training diverged; refit with a lower lr")
+        raise TrainingError(
+            "the kept training codes hold NaN or infinite values: training diverged; refit with a lower lr"
+        )
     n_components = min(MIXTURE_COMPONENTS, len(np.unique(values, axis=0)))
     try:
         mixture = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-6, random_state=seed).fit(values)
@@ -40,7 +44,9 @@ def fit_code_mixture(codes: torch.Tensor, seed: int = 0) -> Distribution:
     dtype, device = codes.dtype, codes.device
     weights = torch.as_tensor(mixture.weights_, dtype=dtype, device=device)
     means = torch.as_tensor(mixture.means_, dtype=dtype, device=device)
-    scale_tril = torch.linalg.cholesky(torch.as_tensor(mixture.covariances_, dtype=torch.float64)).to(dtype=dtype, device=device)
+    scale_tril = torch.linalg.cholesky(torch.as_tensor(mixture.covariances_, dtype=torch.float64)).to(
+        dtype=dtype, device=device
+    )
     return MixtureSameFamily(
         Categorical(probs=weights, validate_args=False),
         MultivariateNormal(means, scale_tril=scale_tril, validate_args=False),

@@ -22,13 +22,13 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.distributions import Distribution, Independent, Normal, kl_divergence
+from torch.distributions import Independent, Normal, kl_divergence
 
 from ..errors import ConfigError
 from ..likelihoods import Likelihood
 from .contract import LossTerms, ProbabilisticModel, kl_term, log_importance_weights
 from .networks import decoder_net, encoder_net
-from .priors import StandardNormalPrior, make_prior
+from .priors import Prior, StandardNormalPrior, make_prior
 
 # Keeps encoder standard deviations away from 0, where log q(z|x) would blow up.
 _MIN_POSTERIOR_SCALE = 1e-5
@@ -40,6 +40,8 @@ class VAE(ProbabilisticModel):
 
     ``kl_scale`` multiplies ``beta``; the trainer's epoch hook anneals it for KL warm-up.
     """
+
+    prior_module: Prior  # LatentModel stores any nn.Module; a VAE's prior can also initialise from data
 
     def __init__(
         self,
@@ -60,13 +62,21 @@ class VAE(ProbabilisticModel):
         channels: Sequence[int] = (32, 64),
     ):
         if n_classes and prior == "vamp":
-            raise ConfigError("prior='vamp' reads unlabelled pseudo-inputs, so a conditional VAE cannot use it; use prior='normal'")
+            raise ConfigError(
+                "prior='vamp' reads unlabelled pseudo-inputs, so a conditional VAE cannot use it; use prior='normal'"
+            )
         latent_prior = make_prior(prior, latent_dim, n_features, prior_components)
         if free_bits and not isinstance(latent_prior, StandardNormalPrior):
-            raise ConfigError(f"free_bits floors a per-dimension KL, which prior={prior!r} does not have; use prior='normal'")
+            raise ConfigError(
+                f"free_bits floors a per-dimension KL, which prior={prior!r} does not have; use prior='normal'"
+            )
         # A CNN encoder reads the label as extra constant image planes; an MLP as extra features.
         self.label_width = math.prod(sample_shape[1:]) if architecture == "conv" and sample_shape else 1
-        encoder_shape = (sample_shape[0] + n_classes, *sample_shape[1:]) if architecture == "conv" and sample_shape else sample_shape
+        encoder_shape = (
+            (sample_shape[0] + n_classes, *sample_shape[1:])
+            if architecture == "conv" and sample_shape
+            else sample_shape
+        )
         super().__init__(
             latent_dim,
             decoder_net(latent_dim + n_classes, n_features, architecture, hidden, sample_shape, channels),
@@ -83,7 +93,7 @@ class VAE(ProbabilisticModel):
         self.free_bits = free_bits
         self.kl_scale = 1.0
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
         loc, raw_scale = self.encoder(self.with_label(x, y, self.label_width)).chunk(2, dim=-1)
         scale = nn.functional.softplus(raw_scale) + _MIN_POSTERIOR_SCALE
         return Independent(Normal(loc, scale, validate_args=False), 1)
@@ -103,7 +113,9 @@ class VAE(ProbabilisticModel):
         if self.free_bits > 0:
             per_dim = kl_divergence(qz.base_dist, Normal(0.0, 1.0)).mean(0)  # (latent_dim,)
             penalty = per_dim.clamp_min(self.free_bits).sum()
-        return LossTerms(reconstruction + self.beta * self.kl_scale * penalty, {"reconstruction": reconstruction, "kl": kl})
+        return LossTerms(
+            reconstruction + self.beta * self.kl_scale * penalty, {"reconstruction": reconstruction, "kl": kl}
+        )
 
     def _iwae_loss(self, x: torch.Tensor, y: torch.Tensor | None) -> LossTerms:
         qz, prior = self.encode(x, y), self.prior()

@@ -26,7 +26,7 @@ def training_curves(model, *, name: str | None = None) -> Figure:
         terms.append(("kl", "KL(q(z | x) || p(z))"))
     fig = Figure(figsize=(FIGURE_WIDTH, 3.8), layout="constrained")
     axes = fig.subplots(1, len(terms), squeeze=False).ravel()
-    for ax, (key, label) in zip(axes, terms):
+    for ax, (key, label) in zip(axes, terms, strict=True):
         for split, style in (("train", "-"), ("validation", "--")):
             curve = history.get(split, {}).get(key, [])
             if curve:
@@ -70,7 +70,7 @@ def rate_distortion(sweep: Sequence[Mapping[str, float]], *, name: str | None = 
     fig = Figure(figsize=(FIGURE_WIDTH, 5.5), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(rate, distortion, "o-", color="C0")
-    for b, r, d in zip(beta, rate, distortion):
+    for b, r, d in zip(beta, rate, distortion, strict=True):
         ax.annotate(f"\u03b2 = {b:g}", (r, d), textcoords="offset points", xytext=(6, 6), fontsize="small")
     best = float(np.min(rate + distortion))
     right = 1.15 * max(float(rate.max()), 1e-3)

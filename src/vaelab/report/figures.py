@@ -11,25 +11,27 @@ and data as the estimator's own methods take them: ``X`` is ``(n_samples, n_feat
 What the figures are for: continuity (straight lines between codes decode to smooth interpolations)
 and completeness (codes drawn from the prior decode to things that look like data) of a latent space,
 as in Kingma & Welling (2014, fig. 4) and the beta-VAE traversals of Higgins et al. (2017).
-The training and beta-sweep curves (:mod:`vaelab.report.curves`) and the figures for tabular data
-(:mod:`vaelab.report.tabular`) are re-exported here, so this module lists every figure.
+The latent map (:mod:`vaelab.report.maps`), the training and beta-sweep curves
+(:mod:`vaelab.report.curves`) and the figures for tabular data (:mod:`vaelab.report.tabular`) are
+re-exported here, so this module lists every figure.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle
 
 from ..errors import ConfigError, DataError
 from ._common import FIGURE_WIDTH, as_rows, heading, latent_dim
 from ._common import data_and_rows as _data
 from ._images import check_sample_shape, display_range, draw_mosaic, mosaic_aspect, to_pictures
 from .curves import rate_distortion, training_curves
+from .maps import latent_map
 from .tabular import feature_errors, feature_histograms
 
 __all__ = [
@@ -46,11 +48,8 @@ __all__ = [
     "FIGURE_WIDTH",
 ]
 
-MAX_POINTS = 5000  # points drawn in a latent map; more are subsampled (a fixed random subset)
-_MAX_CLASSES = 20  # labels with more distinct values than this are coloured on a continuous scale
 
-
-def _mosaic_figure(rows: int, cols: int, sample_shape) -> tuple[Figure, object]:
+def _mosaic_figure(rows: int, cols: int, sample_shape) -> tuple[Figure, Axes]:
     # The picture gets ~82% of the width (tick labels take the rest); ~0.8 in for a 2-line title.
     height = FIGURE_WIDTH * 0.82 * mosaic_aspect(rows, cols, sample_shape) + 0.8
     fig = Figure(figsize=(FIGURE_WIDTH, max(height, 1.5)), layout="constrained")
@@ -71,116 +70,16 @@ def _grid(pictures: np.ndarray, n_cols: int, sample_shape) -> np.ndarray:
     )
 
 
-def _is_discrete(y: np.ndarray) -> bool:
-    if y.dtype.kind in "biuUSO":
-        return True
-    return y.dtype.kind == "f" and bool(np.all(y == np.round(y))) and len(np.unique(y)) <= _MAX_CLASSES
-
-
-def _marker_size(n: int) -> float:
-    return float(np.clip(3000 / n, 5, 30))  # points^2: small for thousands of points, visible for fifty
-
-
-def _scatter_by_label(fig: Figure, ax, P: np.ndarray, y: np.ndarray | None) -> None:
-    """Scatter 2-D points ``P`` (n, 2) coloured by ``y``: a legend for classes, a colour bar otherwise."""
-    style = {"s": _marker_size(len(P)), "alpha": 0.75, "linewidths": 0}
-    if y is None:
-        ax.scatter(P[:, 0], P[:, 1], color="C0", **style)
-        return
-    classes, index = np.unique(y, return_inverse=True)
-    if _is_discrete(y) and len(classes) <= _MAX_CLASSES:
-        colours = colormaps["tab10" if len(classes) <= 10 else "tab20"].colors
-        for i, cls in enumerate(classes):
-            mask = index == i
-            ax.scatter(P[mask, 0], P[mask, 1], color=colours[i], label=str(cls), **style)
-        ax.legend(title="label", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
-                  markerscale=max(1.0, 20 / style["s"]))
-        return
-    values = y.astype(np.float64) if y.dtype.kind in "biuf" else index
-    points = ax.scatter(P[:, 0], P[:, 1], c=values, cmap="viridis", **style)
-    fig.colorbar(points, ax=ax, label="label")
-
-
-def latent_map(model, X, y=None, *, name: str | None = None, max_points: int = MAX_POINTS, random_state=0) -> Figure:
-    """Scatter of the codes ``model.transform(X)``, coloured by the labels ``y`` when given.
-
-    Two-dimensional codes are drawn as they are, with dashed circles at 1, 2 and 3 standard
-    deviations of the prior N(0, I): a generative model's codes should fill them (completeness).
-    Codes with more than two dimensions are projected onto their first two principal components
-    (the title says so, with the share of variance kept); one-dimensional codes are drawn against the
-    label (or a random jitter when there is none).
-
-    Parameters
-    ----------
-    model : fitted estimator
-    X : array of shape (n_samples, n_features)
-    y : array of shape (n_samples,), optional
-        Labels: classes get a legend, continuous values a colour bar.
-    max_points : int
-        A fixed random subset of this many points is drawn when ``X`` has more rows.
-    random_state : int
-        Seeds the subset and the jitter.
-    """
-    X, _ = _data(model, X)
-    if y is not None:
-        y = np.asarray(y)
-        if y.shape != (len(X),):
-            raise DataError(f"y must have shape ({len(X)},) to label X, got {y.shape}")
-    rng = np.random.default_rng(random_state)
-    if len(X) > max_points:
-        keep = np.sort(rng.choice(len(X), max_points, replace=False))
-        X, y = X[keep], (None if y is None else y[keep])
-    Z = model.transform(X).astype(np.float64)  # (n, k)
-    k = Z.shape[1]
-    fig = Figure(figsize=(FIGURE_WIDTH, 6.2), layout="constrained")
-    ax = fig.add_subplot()
-    what = f"latent map of {len(Z)} points" + (", coloured by label" if y is not None else "")
-    if k == 1:
-        if y is not None and _is_discrete(y) and len(np.unique(y)) <= _MAX_CLASSES:
-            classes, index = np.unique(y, return_inverse=True)
-            vertical = index + rng.uniform(-0.3, 0.3, len(Z))
-            ax.set_yticks(range(len(classes)), [str(c) for c in classes])
-            ax.set_ylabel("label (with jitter)")
-        elif y is not None:
-            vertical = y.astype(np.float64) if y.dtype.kind in "biuf" else np.unique(y, return_inverse=True)[1]
-            ax.set_ylabel("label")
-        else:
-            vertical = rng.uniform(-1, 1, len(Z))
-            ax.set_yticks([])
-            ax.set_ylabel("random jitter")
-        ax.axvspan(-2, 2, color="0.92", zorder=0)
-        ax.scatter(Z[:, 0], vertical, color="C0", s=_marker_size(len(Z)), alpha=0.6, linewidths=0)
-        ax.set_xlabel("z (the 1-D code)")
-        detail = "1-D codes on the horizontal axis; grey band: \u00b12 sd of the prior N(0, 1)"
-    else:
-        if k == 2:
-            P, centre = Z, np.zeros(2)
-            detail = "2-D codes; dashed circles: 1, 2, 3 sd of the prior N(0, I)"
-            ax.set_xlabel("z1")
-            ax.set_ylabel("z2")
-        else:
-            mean = Z.mean(0)
-            _, s, Vt = np.linalg.svd(Z - mean, full_matrices=False)
-            Vt = Vt[:2] * np.sign(Vt[:2, [0]] + (Vt[:2, [0]] == 0))  # fixed signs: deterministic output
-            P, centre = (Z - mean) @ Vt.T, -mean @ Vt.T
-            kept = float((s[:2] ** 2).sum() / max((s**2).sum(), 1e-300))
-            detail = (
-                f"{k}-D codes PROJECTED to 2-D by PCA of the codes ({kept:.0%} of their variance)\n"
-                "dashed circles: 1, 2, 3 sd of the prior N(0, I)"
-            )
-            ax.set_xlabel("principal component 1 of the codes")
-            ax.set_ylabel("principal component 2 of the codes")
-        for radius in (1, 2, 3):
-            ax.add_patch(Circle(centre, radius, fill=False, linestyle="--", linewidth=0.8, color="0.45", zorder=0))
-        _scatter_by_label(fig, ax, P, y)
-        ax.set_aspect("equal", adjustable="datalim")
-    ax.set_title(heading(name, what, detail))
-    return fig
-
-
 def reconstructions(
-    model, X, sample_shape, *, name: str | None = None, n_images: int = 24, n_cols: int = 12,
-    value_range: tuple[float, float] | None = None, random_state=0,
+    model,
+    X,
+    sample_shape,
+    *,
+    name: str | None = None,
+    n_images: int = 24,
+    n_cols: int = 12,
+    value_range: tuple[float, float] | None = None,
+    random_state=0,
 ) -> Figure:
     """Rows of test images (``data``) above their reconstructions, ``model.reconstruct``.
 
@@ -210,14 +109,25 @@ def reconstructions(
     fig, ax = _mosaic_figure(len(pictures), n_cols, shape)
     draw_mosaic(ax, pictures, row_labels=["data", "reconstruction"] * len(originals))
     mse = float(np.mean((rebuilt - chosen) ** 2))
-    ax.set_title(heading(name, "test images and their reconstructions",
-                          f"decoder mean at each image's code; mean squared error on these {len(chosen)}: {mse:.4g}"))
+    ax.set_title(
+        heading(
+            name,
+            "test images and their reconstructions",
+            f"decoder mean at each image's code; mean squared error on these {len(chosen)}: {mse:.4g}",
+        )
+    )
     return fig
 
 
 def prior_samples(
-    model, sample_shape, *, name: str | None = None, n_samples: int = 48, n_cols: int = 12,
-    value_range: tuple[float, float] | None = None, random_state=0,
+    model,
+    sample_shape,
+    *,
+    name: str | None = None,
+    n_samples: int = 48,
+    n_cols: int = 12,
+    value_range: tuple[float, float] | None = None,
+    random_state=0,
 ) -> Figure:
     """A grid of ``model.sample(n_samples)``: decoder means at codes drawn from the prior N(0, I).
 
@@ -235,8 +145,14 @@ def prior_samples(
 
 
 def samples_comparison(
-    models: Mapping[str, object], sample_shape, X=None, *, n_samples: int = 32, n_cols: int = 8,
-    value_range: tuple[float, float] | None = None, random_state=0,
+    models: Mapping[str, Any],  # fitted estimators, or anything with their methods (module docstring)
+    sample_shape,
+    X=None,
+    *,
+    n_samples: int = 32,
+    n_cols: int = 8,
+    value_range: tuple[float, float] | None = None,
+    random_state=0,
 ) -> Figure:
     """Prior samples of every model side by side, after a panel of real images from ``X`` when given.
 
@@ -269,10 +185,10 @@ def samples_comparison(
     panel_height = FIGURE_WIDTH / panel_cols * 0.92 * mosaic_aspect(rows, n_cols, shape) + 0.35
     fig = Figure(figsize=(FIGURE_WIDTH, panel_rows * panel_height + 0.5), layout="constrained")
     axes = fig.subplots(panel_rows, panel_cols, squeeze=False).ravel()
-    for ax, (title, rows_) in zip(axes, panels.items()):
+    for ax, (title, rows_) in zip(axes, panels.items(), strict=False):  # spare panels are blanked below
         draw_mosaic(ax, _grid(to_pictures(rows_, shape, value_range), n_cols, shape))
         ax.set_title(title, fontsize="medium")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     fig.suptitle("Completeness: do decoded prior samples z ~ N(0, I) look like the data?")
     return fig
@@ -291,8 +207,16 @@ def _pairs(n: int, n_pairs: int, y, rng) -> list[tuple[int, int]]:
 
 
 def interpolations(
-    model, X, sample_shape, *, y=None, name: str | None = None, n_pairs: int = 6, n_steps: int = 10,
-    value_range: tuple[float, float] | None = None, random_state=0,
+    model,
+    X,
+    sample_shape,
+    *,
+    y=None,
+    name: str | None = None,
+    n_pairs: int = 6,
+    n_steps: int = 10,
+    value_range: tuple[float, float] | None = None,
+    random_state=0,
 ) -> Figure:
     """Decoded straight lines between the codes of pairs of test images, one pair per row.
 
@@ -317,7 +241,7 @@ def interpolations(
     if n_steps < 2:
         raise ConfigError(f"n_steps must be at least 2 (the two ends), got {n_steps}")
     pairs = _pairs(len(X), n_pairs, y, np.random.default_rng(random_state))
-    a, b = (np.array(ends) for ends in zip(*pairs))
+    a, b = (np.array(ends) for ends in zip(*pairs, strict=True))
     Za, Zb = model.transform(X[a]), model.transform(X[b])  # (p, k) each
     t = np.linspace(0.0, 1.0, n_steps, dtype=np.float32)[None, :, None]
     path = ((1 - t) * Za[:, None] + t * Zb[:, None]).reshape(-1, Za.shape[1])  # (p * n_steps, k)
@@ -329,14 +253,25 @@ def interpolations(
     labels = {0: "image A", 1: "t = 0", n_steps: "t = 1", n_steps + 1: "image B"}
     row_labels = [f"{y[i]} \u2192 {y[j]}" for i, j in pairs] if y is not None else None
     draw_mosaic(ax, pictures, row_labels=row_labels, col_labels=labels)
-    ax.set_title(heading(name, "interpolations between test images",
-                          "decoded straight lines (1 - t) z_A + t z_B between the two codes"))
+    ax.set_title(
+        heading(
+            name,
+            "interpolations between test images",
+            "decoded straight lines (1 - t) z_A + t z_B between the two codes",
+        )
+    )
     return fig
 
 
 def latent_traversals(
-    model, sample_shape, *, X=None, reference: str = "prior", name: str | None = None,
-    values: Sequence[float] | None = None, max_dims: int = 10,
+    model,
+    sample_shape,
+    *,
+    X=None,
+    reference: str = "prior",
+    name: str | None = None,
+    values: Sequence[float] | None = None,
+    max_dims: int = 10,
     value_range: tuple[float, float] | None = None,
 ) -> Figure:
     """One row per latent dimension: decode codes that move along it, the others held fixed.
@@ -355,31 +290,32 @@ def latent_traversals(
         (for a VAE, the active units), or the first ``max_dims`` when ``X`` is not given.
     """
     k = latent_dim(model)
-    values = np.linspace(-3.0, 3.0, 9) if values is None else np.asarray(values, dtype=np.float64)
+    steps = np.linspace(-3.0, 3.0, 9) if values is None else np.asarray(values, dtype=np.float64)
     Z = None if X is None else model.transform(_data(model, X)[0]).astype(np.float64)
     if reference == "prior":
         centre, scale = np.zeros(k), np.ones(k)
-        detail = f"z_j from {values[0]:+g} to {values[-1]:+g} prior sd, other coordinates at 0 (the prior mean)"
+        detail = f"z_j from {steps[0]:+g} to {steps[-1]:+g} prior sd, other coordinates at 0 (the prior mean)"
     elif reference == "codes":
         if Z is None:
             raise ConfigError("reference='codes' needs X, the data whose codes set the centre and the scale")
         centre, scale = Z.mean(0), Z.std(0)
-        detail = f"z_j = mean \u00b1 {values[-1]:g} sd of the test codes; other coordinates at the mean code"
+        detail = f"z_j = mean \u00b1 {steps[-1]:g} sd of the test codes; other coordinates at the mean code"
     else:
         raise ConfigError(f"unknown reference {reference!r}; choose 'prior' or 'codes'")
     dims = np.arange(k)
     if k > max_dims:
         dims = np.sort(np.argsort(-Z.var(0))[:max_dims]) if Z is not None else dims[:max_dims]
         detail += f"; the {max_dims} of {k} dimensions whose codes vary most"
-    codes = np.repeat(centre[None, None], len(dims), axis=0).repeat(len(values), axis=1)  # (rows, steps, k)
+    codes = np.repeat(centre[None, None], len(dims), axis=0).repeat(len(steps), axis=1)  # (rows, steps, k)
     for row, j in enumerate(dims):
-        codes[row, :, j] = centre[j] + values * scale[j]
+        codes[row, :, j] = centre[j] + steps * scale[j]
     decoded = as_rows(model.inverse_transform(codes.reshape(-1, k).astype(np.float32)))
     shape = check_sample_shape(sample_shape, decoded.shape[1])
     value_range = value_range or display_range(decoded)
-    pictures = to_pictures(decoded, shape, value_range).reshape(len(dims), len(values), *_blank(shape).shape)
-    fig, ax = _mosaic_figure(len(dims), len(values), shape)
-    draw_mosaic(ax, pictures, row_labels=[f"z{j + 1}" for j in dims],
-                col_labels={i: f"{v:+g}" for i, v in enumerate(values)})
+    pictures = to_pictures(decoded, shape, value_range).reshape(len(dims), len(steps), *_blank(shape).shape)
+    fig, ax = _mosaic_figure(len(dims), len(steps), shape)
+    draw_mosaic(
+        ax, pictures, row_labels=[f"z{j + 1}" for j in dims], col_labels={i: f"{v:+g}" for i, v in enumerate(steps)}
+    )
     ax.set_title(heading(name, "latent traversals", detail))
     return fig

@@ -24,8 +24,8 @@ from matplotlib.figure import Figure
 from ..errors import ConfigError, DataError
 from ..estimators import LatentEstimator
 from . import captions, figures, tabular
-from ._images import check_sample_shape, display_range
 from ._common import as_rows
+from ._images import check_sample_shape, display_range
 from .curves import check_sweep
 
 FIGURE_DPI = 110  # with figures.FIGURE_WIDTH = 8 in, every PNG is 880 pixels wide
@@ -123,32 +123,68 @@ def _format(value) -> tuple[str, bool]:
 def _model_plots(name: str, slug: str, model, X, y, shape, value_range, feature_names, random_state) -> list[_Plot]:
     kind = _kind(model)
     seed = {"random_state": random_state}
-    plots = [_Plot(f"{slug}_latent_map.png", captions.latent_map(kind), f"{name}: latent map",
-                   lambda: figures.latent_map(model, X, y, name=name, **seed))]
+    plots = [
+        _Plot(
+            f"{slug}_latent_map.png",
+            captions.latent_map(kind),
+            f"{name}: latent map",
+            lambda: figures.latent_map(model, X, y, name=name, **seed),
+        )
+    ]
     if shape is not None:
         image = {"name": name, "value_range": value_range}
         reference = "codes" if kind == "autoencoder" else "prior"
         plots += [
-            _Plot(f"{slug}_reconstructions.png", captions.reconstructions(kind), f"{name}: reconstructions",
-                  lambda: figures.reconstructions(model, X, shape, **image, **seed)),
-            _Plot(f"{slug}_samples.png", captions.samples(kind), f"{name}: prior samples",
-                  lambda: figures.prior_samples(model, shape, **image, **seed)),
-            _Plot(f"{slug}_interpolations.png", captions.interpolations(kind), f"{name}: interpolations",
-                  lambda: figures.interpolations(model, X, shape, y=y, **image, **seed)),
-            _Plot(f"{slug}_traversals.png", captions.traversals(reference), f"{name}: latent traversals",
-                  lambda: figures.latent_traversals(model, shape, X=X, reference=reference, **image)),
+            _Plot(
+                f"{slug}_reconstructions.png",
+                captions.reconstructions(kind),
+                f"{name}: reconstructions",
+                lambda: figures.reconstructions(model, X, shape, **image, **seed),
+            ),
+            _Plot(
+                f"{slug}_samples.png",
+                captions.samples(kind),
+                f"{name}: prior samples",
+                lambda: figures.prior_samples(model, shape, **image, **seed),
+            ),
+            _Plot(
+                f"{slug}_interpolations.png",
+                captions.interpolations(kind),
+                f"{name}: interpolations",
+                lambda: figures.interpolations(model, X, shape, y=y, **image, **seed),
+            ),
+            _Plot(
+                f"{slug}_traversals.png",
+                captions.traversals(reference),
+                f"{name}: latent traversals",
+                lambda: figures.latent_traversals(model, shape, X=X, reference=reference, **image),
+            ),
         ]
     else:
         names = {"name": name, "feature_names": feature_names}
         plots += [
-            _Plot(f"{slug}_feature_errors.png", captions.feature_errors(kind), f"{name}: error per feature",
-                  lambda: tabular.feature_errors(model, X, **names)),
-            _Plot(f"{slug}_feature_histograms.png", captions.feature_histograms(kind),
-                  f"{name}: data and sample histograms", lambda: tabular.feature_histograms(model, X, **names, **seed)),
+            _Plot(
+                f"{slug}_feature_errors.png",
+                captions.feature_errors(kind),
+                f"{name}: error per feature",
+                lambda: tabular.feature_errors(model, X, **names),
+            ),
+            _Plot(
+                f"{slug}_feature_histograms.png",
+                captions.feature_histograms(kind),
+                f"{name}: data and sample histograms",
+                lambda: tabular.feature_histograms(model, X, **names, **seed),
+            ),
         ]
     if getattr(model, "history_", None):
-        plots.append(_Plot(f"{slug}_training.png", captions.training_curves(kind), f"{name}: training curves",
-                           lambda: figures.training_curves(model, name=name)))
+        plots.append(
+            _Plot(
+                f"{slug}_training.png",
+                captions.training_curves(kind),
+                f"{name}: training curves",
+                lambda: figures.training_curves(model, name=name),
+            )
+        )
     return plots
 
 
@@ -172,18 +208,18 @@ def _table(table: Sequence[Mapping], columns: Sequence[tuple[str, str]]) -> str:
     numeric = [bool(values) and all(_format(v)[1] for v in values) for values in present]
     head = "".join(
         f'<th scope="col"{_NUM if num else ""}>{html.escape(str(header))}</th>'
-        for (_, header), num in zip(columns, numeric)
+        for (_, header), num in zip(columns, numeric, strict=True)
     )
     rows = []
     for row in table:
         cells = []
-        for (key, _), num in zip(columns, numeric):
+        for (key, _), num in zip(columns, numeric, strict=True):
             text = _format(row.get(key))[0]
             cells.append(f"<td{_NUM if num else ''}>{html.escape(text)}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return (
         f'<div class="table-wrap"><table class="comparison"><thead><tr>{head}</tr></thead>'
-        f'<tbody>{"".join(rows)}</tbody></table></div>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -272,15 +308,21 @@ def write_report(
     sections = []
     if shape is not None:
         plot = _Plot(
-            "samples_comparison.png", captions.SAMPLES_COMPARISON, "prior samples of every model beside test images",
+            "samples_comparison.png",
+            captions.SAMPLES_COMPARISON,
+            "prior samples of every model beside test images",
             lambda: figures.samples_comparison(models, shape, X, value_range=value_range, random_state=random_state),
         )
         sections.append(_Section("samples", "Prior samples side by side", "", [plot]))
     if sweep:
-        plot = _Plot("rate_distortion.png", captions.RATE_DISTORTION, "rate-distortion curve",
-                     lambda: figures.rate_distortion(sweep))
+        plot = _Plot(
+            "rate_distortion.png",
+            captions.RATE_DISTORTION,
+            "rate-distortion curve",
+            lambda: figures.rate_distortion(sweep),
+        )
         sections.append(_Section("rate-distortion", "Rate and distortion", "", [plot]))
-    for (name, model), slug in zip(models.items(), _slugs(list(models))):
+    for (name, model), slug in zip(models.items(), _slugs(list(models)), strict=True):
         plots = _model_plots(str(name), slug, model, X, y, shape, value_range, feature_names, random_state)
         sections.append(_Section(f"model-{slug}", str(name), _describe(model), plots))
 

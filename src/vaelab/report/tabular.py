@@ -37,7 +37,7 @@ def feature_errors(
     """
     raw, X = _data(model, X)
     names = _feature_names(feature_names, X.shape[1])
-    error = np.mean((as_rows(model.reconstruct(raw)) - X) ** 2, axis=0, dtype=np.float64)  # (d,)
+    error = np.asarray(np.mean((as_rows(model.reconstruct(raw)) - X) ** 2, axis=0, dtype=np.float64))  # (d,)
     variance = X.var(0, dtype=np.float64)
     shown = np.arange(X.shape[1])
     detail = "black ticks: variance of the feature (the error of predicting its mean)"
@@ -59,8 +59,14 @@ def feature_errors(
 
 
 def feature_histograms(
-    model, X, *, feature_names: Sequence[str] | None = None, name: str | None = None, n_features: int = 4,
-    n_samples: int | None = None, random_state=0,
+    model,
+    X,
+    *,
+    feature_names: Sequence[str] | None = None,
+    name: str | None = None,
+    n_features: int = 4,
+    n_samples: int | None = None,
+    random_state=0,
 ) -> Figure:
     """Histograms of data and of prior samples for the ``n_features`` features of largest variance.
 
@@ -77,16 +83,28 @@ def feature_histograms(
     n_rows = math.ceil(len(chosen) / n_cols)
     fig = Figure(figsize=(FIGURE_WIDTH, 2.7 * n_rows + 0.8), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
-    for ax, j in zip(axes, chosen):
+    for ax, j in zip(axes, chosen, strict=False):  # a last odd panel is blanked below
         edges = np.histogram_bin_edges(np.concatenate([X[:, j], samples[:, j]]), bins=30)
         ax.hist(X[:, j], bins=edges, density=True, color="0.7", label="test data")
-        ax.hist(samples[:, j], bins=edges, density=True, histtype="step", linewidth=1.5, color="C1",
-                label="prior samples (decoder means)")
+        ax.hist(
+            samples[:, j],
+            bins=edges,
+            density=True,
+            histtype="step",
+            linewidth=1.5,
+            color="C1",
+            label="prior samples (decoder means)",
+        )
         ax.set_title(names[j], fontsize="medium")
         ax.set_ylabel("density")
-    for ax in axes[len(chosen):]:
+    for ax in axes[len(chosen) :]:
         ax.set_axis_off()
     axes[0].legend(frameon=False, fontsize="small")
-    fig.suptitle(heading(name, f"data and prior samples, the {len(chosen)} features of largest variance",
-                          "samples are E[x | z] at z ~ N(0, I), without decoder noise: expect them narrower"))
+    fig.suptitle(
+        heading(
+            name,
+            f"data and prior samples, the {len(chosen)} features of largest variance",
+            "samples are E[x | z] at z ~ N(0, I), without decoder noise: expect them narrower",
+        )
+    )
     return fig
