@@ -54,7 +54,7 @@ def fashion_mnist(split: str = "train", n: int | None = None, uint8: bool = Fals
     images = read_idx(path)[:n]  # (n, 28, 28) uint8
     if uint8:
         return images.reshape(len(images), -1).copy()
-    return (images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0))
+    return images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
 
 
 def import_vaelab():
@@ -97,8 +97,13 @@ def machine() -> dict:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    info = {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d %H:%M %Z"), "loadavg": os.getloadavg()}
+    info = {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "loadavg": os.getloadavg(),
+    }
     try:
         import torch
 
@@ -134,7 +139,9 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.3) -> float:
     return load
 
 
-def run_worker(python: Path | str, script: Path, args: list[str], timeout: float, drop_env: tuple[str, ...] = ()) -> dict:
+def run_worker(
+    python: Path | str, script: Path, args: list[str], timeout: float, drop_env: tuple[str, ...] = ()
+) -> dict:
     """Run ``python script --worker ...`` and return the JSON dict it writes; on failure {"error": why}.
 
     ``drop_env`` names environment variables removed for that process only.
@@ -192,8 +199,19 @@ def table(headers: list[str], rows: list[list], align: str | None = None) -> str
     cells = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     align = align or "l" + "r" * (len(headers) - 1)
-    fmt = lambda row: "| " + " | ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)) + " |"
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2)) for w, a in zip(widths, align)) + "|"
+
+    def fmt(row):
+        return (
+            "| "
+            + " | ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=True))
+            + " |"
+        )
+
+    rule = (
+        "|"
+        + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2)) for w, a in zip(widths, align, strict=True))
+        + "|"
+    )
     return "\n".join([fmt(headers), rule, *map(fmt, cells)])
 
 
@@ -206,7 +224,9 @@ def fmt(x, spec: str = ".3g") -> str:
 VAE_LAYERS = [(784, 400), (400, 40), (20, 400), (400, 784)]
 
 
-def time_matmuls(shapes: list[tuple[tuple[int, int], tuple[int, int], str]], min_time: float = 0.2, repeats: int = 5) -> list[dict]:
+def time_matmuls(
+    shapes: list[tuple[tuple[int, int], tuple[int, int], str]], min_time: float = 0.2, repeats: int = 5
+) -> list[dict]:
     """Median seconds of ``torch.matmul`` for each ``((m, k), (k, n), layout)`` and its GFLOP/s.
 
     ``layout`` says how the operands are laid out, as autograd's Linear has them: ``"nt"`` is

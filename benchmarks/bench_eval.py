@@ -36,7 +36,10 @@ from pathlib import Path
 import _common as C
 
 LATENT, HIDDEN, MIN_SCALE = 20, 400, 1e-5
-IW_ROWS = (64 * 32, 64 * 128)  # decoder rows per pass: iw_estimate's defaults (64 examples x 32 samples), its old 64 x 128
+IW_ROWS = (
+    64 * 32,
+    64 * 128,
+)  # decoder rows per pass: iw_estimate's defaults (64 examples x 32 samples), its old 64 x 128
 
 
 # --------------------------------------------------------------------------------------------
@@ -46,6 +49,7 @@ IW_ROWS = (64 * 32, 64 * 128)  # decoder rows per pass: iw_estimate's defaults (
 def _vaelab_module(weights: str):
     C.import_vaelab()
     import torch
+
     from vaelab.likelihoods import make_likelihood
     from vaelab.models import VAE
 
@@ -59,12 +63,25 @@ def worker_fit(args) -> dict:
     import torch
 
     X = C.fashion_mnist("train", args.n_train)
-    est = vaelab.VAE(latent_dim=LATENT, hidden=(HIDDEN,), likelihood="bernoulli", epochs=args.fit_epochs,
-                     batch_size=128, lr=1e-3, validation_fraction=0, patience=None, random_state=0).fit(X)
+    est = vaelab.VAE(
+        latent_dim=LATENT,
+        hidden=(HIDDEN,),
+        likelihood="bernoulli",
+        epochs=args.fit_epochs,
+        batch_size=128,
+        lr=1e-3,
+        validation_fraction=0,
+        patience=None,
+        random_state=0,
+    ).fit(X)
     torch.save(est.module_.state_dict(), args.weights)
     # the four Linear layers in order (encoder 784-400, 400-40; decoder 20-400, 400-784), for pythae
-    linears = [m for part in (est.module_.encoder, est.module_.decoder) for m in part.modules()
-               if isinstance(m, torch.nn.Linear)]
+    linears = [
+        m
+        for part in (est.module_.encoder, est.module_.decoder)
+        for m in part.modules()
+        if isinstance(m, torch.nn.Linear)
+    ]
     torch.save([(m.weight.detach(), m.bias.detach()) for m in linears], args.weights + ".linears")
     return {"final_loss": est.history_["train"]["loss"][-1]}
 
@@ -109,9 +126,18 @@ def worker_vaelab(args) -> dict:
     ll = iw(module, x, args.k)
     seconds = time.perf_counter() - t0
     n_p = min(args.n_pythae, len(x))
-    return {"seconds": seconds, "n": len(x), "k": args.k, "mean_ll": float(ll.mean()),
-            "mean_ll_first": float(ll[:n_p].mean()), "n_first": n_p, "how": how,
-            "peak_rss_mb": C.peak_rss_mb(), "rss_ready_mb": rss, "threads": torch.get_num_threads()}
+    return {
+        "seconds": seconds,
+        "n": len(x),
+        "k": args.k,
+        "mean_ll": float(ll.mean()),
+        "mean_ll_first": float(ll[:n_p].mean()),
+        "n_first": n_p,
+        "how": how,
+        "peak_rss_mb": C.peak_rss_mb(),
+        "rss_ready_mb": rss,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def worker_memory(args) -> dict:
@@ -134,8 +160,16 @@ def worker_memory(args) -> dict:
     t0 = time.perf_counter()
     ll = fn(module, x, args.k)
     seconds = time.perf_counter() - t0
-    return {"k": args.k, "n": len(x), "how": how, "rss_ready_mb": rss, "peak_rss_mb": C.peak_rss_mb(),
-            "peak_before_mb": peak_before, "seconds": seconds, "mean_ll": float(ll.mean())}
+    return {
+        "k": args.k,
+        "n": len(x),
+        "how": how,
+        "rss_ready_mb": rss,
+        "peak_rss_mb": C.peak_rss_mb(),
+        "peak_before_mb": peak_before,
+        "seconds": seconds,
+        "mean_ll": float(ll.mean()),
+    }
 
 
 def worker_pythae(args) -> dict:
@@ -143,11 +177,11 @@ def worker_pythae(args) -> dict:
 
     import numpy as np
     import torch
-    from torch import nn
-    from torch.nn import functional as F
     from pythae.models import VAE, VAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
+    from torch import nn
+    from torch.nn import functional as F
 
     logging.getLogger("pythae").setLevel(logging.WARNING)
     C.set_threads(args.threads)
@@ -172,7 +206,9 @@ def worker_pythae(args) -> dict:
     model = VAE(VAEConfig(input_dim=(784,), latent_dim=LATENT, reconstruction_loss="bce"), Encoder(), Decoder())
     linears = torch.load(args.weights + ".linears")
     with torch.no_grad():
-        for layer, (weight, bias) in zip([model.encoder.fc1, model.encoder.fc2, model.decoder.fc3, model.decoder.fc4], linears):
+        for layer, (weight, bias) in zip(
+            [model.encoder.fc1, model.encoder.fc2, model.decoder.fc3, model.decoder.fc4], linears, strict=True
+        ):
             layer.weight.copy_(weight)
             layer.bias.copy_(bias)
     model.eval()
@@ -182,9 +218,16 @@ def worker_pythae(args) -> dict:
     t0 = time.perf_counter()
     mean_ll = model.get_nll(x, n_samples=args.k)  # returns the mean log-likelihood (higher is better)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "n": len(x), "k": args.k, "mean_ll": float(np.mean(mean_ll)),
-            "how": "VAE.get_nll (one example at a time, 100 samples per pass, autograd on)",
-            "peak_rss_mb": C.peak_rss_mb(), "rss_ready_mb": rss, "threads": torch.get_num_threads()}
+    return {
+        "seconds": seconds,
+        "n": len(x),
+        "k": args.k,
+        "mean_ll": float(np.mean(mean_ll)),
+        "how": "VAE.get_nll (one example at a time, 100 samples per pass, autograd on)",
+        "peak_rss_mb": C.peak_rss_mb(),
+        "rss_ready_mb": rss,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def worker_limit(args) -> dict:
@@ -197,8 +240,12 @@ def worker_limit(args) -> dict:
         timings = C.time_matmuls(shapes)
         seconds = sum(t["seconds"] for t in timings)
         if best is None or rows / seconds > best["samples_per_s"]:
-            best = {"matmuls": timings, "rows": rows, "samples_per_s": rows / seconds,
-                    "gflops": sum(2 * t["m"] * t["k"] * t["n"] for t in timings) / seconds / 1e9}
+            best = {
+                "matmuls": timings,
+                "rows": rows,
+                "samples_per_s": rows / seconds,
+                "gflops": sum(2 * t["m"] * t["k"] * t["n"] for t in timings) / seconds / 1e9,
+            }
     return {**best, "peak_rss_mb": C.peak_rss_mb(), "threads": torch.get_num_threads()}
 
 
@@ -209,13 +256,18 @@ def worker_pca(args) -> dict:
     X = C.fashion_mnist("train", args.n_train)
     if args.pca == "vaelab":
         vaelab = C.import_vaelab()
-        fit = lambda: vaelab.PCA(latent_dim=args.pca_k).fit(X).noise_variance_
+
+        def fit():
+            return vaelab.PCA(latent_dim=args.pca_k, preprocessing="none").fit(X).noise_variance_
     else:
         from sklearn.decomposition import PCA
 
         solver = args.pca.split(":", 1)[1]
         dtype = np.float64 if solver == "full" else np.float32
-        fit = lambda: PCA(n_components=args.pca_k, svd_solver=solver, random_state=0).fit(X.astype(dtype)).noise_variance_
+
+        def fit():
+            return PCA(n_components=args.pca_k, svd_solver=solver, random_state=0).fit(X.astype(dtype)).noise_variance_
+
     rss = C.rss_mb()
     seconds = []
     for _ in range(args.pca_repeats):
@@ -225,8 +277,14 @@ def worker_pca(args) -> dict:
     return {"seconds": seconds, "noise_variance": float(noise), "rss_ready_mb": rss, "peak_rss_mb": C.peak_rss_mb()}
 
 
-WORKERS = {"fit": worker_fit, "vaelab": worker_vaelab, "memory": worker_memory, "pythae": worker_pythae,
-           "limit": worker_limit, "pca": worker_pca}
+WORKERS = {
+    "fit": worker_fit,
+    "vaelab": worker_vaelab,
+    "memory": worker_memory,
+    "pythae": worker_pythae,
+    "limit": worker_limit,
+    "pca": worker_pca,
+}
 PCA_CONTENDERS = {
     "vaelab": "vaelab.PCA (sklearn 'auto' on a float64 copy)",
     "sklearn:full": "sklearn PCA svd_solver='full' (float64)",
@@ -253,13 +311,24 @@ def main(argv=None) -> int:
     p.add_argument("--pca-k", type=int, default=20)
     p.add_argument("--pca-repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads in every worker (0: torch's default)")
-    p.add_argument("--native-blas", action="store_true",
-                   help="run the PCA workers without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on some machines)")
+    p.add_argument(
+        "--native-blas",
+        action="store_true",
+        help="run the PCA workers without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on some machines)",
+    )
     p.add_argument("--skip", nargs="*", default=[], choices=["iw", "memory", "pca"], help="sections to leave out")
-    p.add_argument("--quiet-wait", type=float, default=60,
-                   help="before each run, wait up to this many seconds for other processes to use < 0.3 cores")
-    p.add_argument("--max-noise", type=float, default=0.5,
-                   help="rerun a measurement when other processes used more cores than this during it")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60,
+        help="before each run, wait up to this many seconds for other processes to use < 0.3 cores",
+    )
+    p.add_argument(
+        "--max-noise",
+        type=float,
+        default=0.5,
+        help="rerun a measurement when other processes used more cores than this during it",
+    )
     p.add_argument("--retries", type=int, default=2, help="reruns allowed per measurement (see --max-noise)")
     p.add_argument("--timeout", type=float, default=900)
     p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
@@ -274,18 +343,32 @@ def main(argv=None) -> int:
         return 0
 
     info = C.machine()
-    print(f"# bench_eval  {info['date']}  nproc={info['nproc']}  cpu={info['cpu']!r}  torch={info.get('torch')}"
-          f"  threads={args.threads or info.get('torch_threads')}  loadavg={info['loadavg'][0]:.2f}", flush=True)
+    print(
+        f"# bench_eval  {info['date']}  nproc={info['nproc']}  cpu={info['cpu']!r}  torch={info.get('torch')}"
+        f"  threads={args.threads or info.get('torch_threads')}  loadavg={info['loadavg'][0]:.2f}",
+        flush=True,
+    )
     script = Path(__file__)
     base = ["--threads", str(args.threads), "--n-train", str(args.n_train)]
 
     def run(name, extra, python=sys.executable, drop_env=()):
         t0 = time.perf_counter()
-        r = C.run_measured(python, script, ["--worker", name, *base, *extra], args.timeout, quiet_wait=args.quiet_wait,
-                           max_noise=args.max_noise, retries=args.retries, drop_env=drop_env)
-        print(f"#   {name} {' '.join(extra[-2:])}: {r.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, {r['tries']} "
-              f"tr{'y' if r['tries'] == 1 else 'ies'}; other processes: {r['others_before']:.1f} cores before, "
-              f"{r.get('others_cores', float('nan')):.1f} during)", flush=True)
+        r = C.run_measured(
+            python,
+            script,
+            ["--worker", name, *base, *extra],
+            args.timeout,
+            quiet_wait=args.quiet_wait,
+            max_noise=args.max_noise,
+            retries=args.retries,
+            drop_env=drop_env,
+        )
+        print(
+            f"#   {name} {' '.join(extra[-2:])}: {r.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, {r['tries']} "
+            f"tr{'y' if r['tries'] == 1 else 'ies'}; other processes: {r['others_before']:.1f} cores before, "
+            f"{r.get('others_cores', float('nan')):.1f} during)",
+            flush=True,
+        )
         return r
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -296,8 +379,10 @@ def main(argv=None) -> int:
             if "error" in fitted:
                 print(f"cannot fit the VAE to evaluate: {fitted['error']}")
                 return 1
-            print(f"# VAE fitted for {args.fit_epochs} epoch(s) on {args.n_train} images; last train loss "
-                  f"{fitted['final_loss']:.1f} nats")
+            print(
+                f"# VAE fitted for {args.fit_epochs} epoch(s) on {args.n_train} images; last train loss "
+                f"{fitted['final_loss']:.1f} nats"
+            )
 
         if "iw" not in args.skip:
             k = ["--k", str(args.k)]
@@ -311,27 +396,65 @@ def main(argv=None) -> int:
             v = res["vaelab"]
             v_rate = v["n"] * v["k"] / v["seconds"] if "seconds" in v else None
             rows = []
-            for name, label in [("vaelab", "vaelab"), ("pythae", "pythae 0.1.2 get_nll"), ("limit", "decoder matmul limit")]:
+            for name, label in [
+                ("vaelab", "vaelab"),
+                ("pythae", "pythae 0.1.2 get_nll"),
+                ("limit", "decoder matmul limit"),
+            ]:
                 r = res[name]
                 if "error" in r:
                     rows.append([label, f"n/a ({r['error']})", "", "", "", "", "", ""])
                 elif name == "limit":
-                    rows.append([label, f"{limit:,.0f}", "", "", C.fmt(limit / v_rate if v_rate else None, ".2f"), "100%",
-                                 "", f"{r['rows']} rows x (20-400-784), {r['gflops']:.1f} GFLOP/s"])
+                    rows.append(
+                        [
+                            label,
+                            f"{limit:,.0f}",
+                            "",
+                            "",
+                            C.fmt(limit / v_rate if v_rate else None, ".2f"),
+                            "100%",
+                            "",
+                            f"{r['rows']} rows x (20-400-784), {r['gflops']:.1f} GFLOP/s",
+                        ]
+                    )
                 else:
                     rate = r["n"] * r["k"] / r["seconds"]
                     ll = r["mean_ll"] if name == "pythae" else r["mean_ll_first"]
                     n_ll = r["n"] if name == "pythae" else r["n_first"]
-                    rows.append([label, f"{rate:,.0f}", f"{r['n']} x {r['k']}", f"{r['seconds']:.1f}",
-                                 C.fmt(rate / v_rate if v_rate else None, ".3g"),
-                                 C.fmt(100 * rate / limit if limit else None, ".1f") + "%",
-                                 f"{ll:.1f} (first {n_ll})", r["how"]])
+                    rows.append(
+                        [
+                            label,
+                            f"{rate:,.0f}",
+                            f"{r['n']} x {r['k']}",
+                            f"{r['seconds']:.1f}",
+                            C.fmt(rate / v_rate if v_rate else None, ".3g"),
+                            C.fmt(100 * rate / limit if limit else None, ".1f") + "%",
+                            f"{ll:.1f} (first {n_ll})",
+                            r["how"],
+                        ]
+                    )
             print(f"\nImportance-sampled log-likelihood, K = {args.k}, Fashion-MNIST test images:")
-            print(C.table(["contender", "(examples x K)/s", "examples x K", "seconds", "x vaelab", "of limit",
-                           "mean log p(x) nats", "how"], rows, align="lrrrrrrl"))
+            print(
+                C.table(
+                    [
+                        "contender",
+                        "(examples x K)/s",
+                        "examples x K",
+                        "seconds",
+                        "x vaelab",
+                        "of limit",
+                        "mean log p(x) nats",
+                        "how",
+                    ],
+                    rows,
+                    align="lrrrrrrl",
+                )
+            )
             if "error" not in v:
-                print(f"vaelab mean log p(x) over all {v['n']} images: {v['mean_ll']:.1f} nats; "
-                      f"peak RSS {v['peak_rss_mb']:.0f} MiB")
+                print(
+                    f"vaelab mean log p(x) over all {v['n']} images: {v['mean_ll']:.1f} nats; "
+                    f"peak RSS {v['peak_rss_mb']:.0f} MiB"
+                )
 
         if "memory" not in args.skip:
             rows = []
@@ -344,31 +467,65 @@ def main(argv=None) -> int:
                         rows.append(["unchunked" if naive else "iw", kk, f"n/a ({r['error']})", "", "", ""])
                         continue
                     grow = r["peak_rss_mb"] - max(r["rss_ready_mb"], r["peak_before_mb"])
-                    rows.append([r["how"], kk, f"{r['peak_rss_mb']:.0f}", f"{max(grow, 0):+.0f}",
-                                 f"{r['seconds']:.1f}", f"{r['mean_ll']:.1f}"])
+                    rows.append(
+                        [
+                            r["how"],
+                            kk,
+                            f"{r['peak_rss_mb']:.0f}",
+                            f"{max(grow, 0):+.0f}",
+                            f"{r['seconds']:.1f}",
+                            f"{r['mean_ll']:.1f}",
+                        ]
+                    )
             print(f"\nPeak memory of one call on {args.n_mem} test images (own process each):")
-            print(C.table(["function", "K", "peak RSS MiB", "growth in call MiB", "seconds", "mean log p(x)"], rows,
-                          align="lrrrrr"))
+            print(
+                C.table(
+                    ["function", "K", "peak RSS MiB", "growth in call MiB", "seconds", "mean log p(x)"],
+                    rows,
+                    align="lrrrrr",
+                )
+            )
 
     if "pca" not in args.skip:
         rows, base_s = [], None
         blas_env = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if args.native_blas else ()
         for name, label in PCA_CONTENDERS.items():
-            r = run("pca", ["--pca-k", str(args.pca_k), "--pca-repeats", str(args.pca_repeats), "--pca", name],
-                    drop_env=blas_env)
+            r = run(
+                "pca",
+                ["--pca-k", str(args.pca_k), "--pca-repeats", str(args.pca_repeats), "--pca", name],
+                drop_env=blas_env,
+            )
             if "error" in r:
                 rows.append([label, f"n/a ({r['error']})", "", "", "", ""])
                 continue
             s = C.median(r["seconds"])
             base_s = base_s or s
-            rows.append([label, f"{s:.2f}", f"[{min(r['seconds']):.2f}-{max(r['seconds']):.2f}]", f"{base_s / s:.2f}",
-                         f"{r['peak_rss_mb']:.0f} ({r['peak_rss_mb'] - r['rss_ready_mb']:+.0f})",
-                         f"{r['noise_variance']:.6g}"])
-        blas = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ and not args.native_blas}
-        print(f"\nPCA fit, {args.pca_k} components, {args.n_train} x 784 float32 Fashion-MNIST "
-              f"(median of {args.pca_repeats}; OpenBLAS env: {blas or 'not set'}):")
-        print(C.table(["fit", "seconds", "[min-max]", "speed x vaelab", "peak RSS MiB (+ in fit)", "noise variance"],
-                      rows, align="lrrrrr"))
+            rows.append(
+                [
+                    label,
+                    f"{s:.2f}",
+                    f"[{min(r['seconds']):.2f}-{max(r['seconds']):.2f}]",
+                    f"{base_s / s:.2f}",
+                    f"{r['peak_rss_mb']:.0f} ({r['peak_rss_mb'] - r['rss_ready_mb']:+.0f})",
+                    f"{r['noise_variance']:.6g}",
+                ]
+            )
+        blas = {
+            k: os.environ.get(k)
+            for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+            if k in os.environ and not args.native_blas
+        }
+        print(
+            f"\nPCA fit, {args.pca_k} components, {args.n_train} x 784 float32 Fashion-MNIST "
+            f"(median of {args.pca_repeats}; OpenBLAS env: {blas or 'not set'}):"
+        )
+        print(
+            C.table(
+                ["fit", "seconds", "[min-max]", "speed x vaelab", "peak RSS MiB (+ in fit)", "noise variance"],
+                rows,
+                align="lrrrrr",
+            )
+        )
     print(f"\n# loadavg after: {C.machine()['loadavg'][0]:.2f}")
     return 0
 

@@ -87,10 +87,22 @@ def worker_fit(args) -> dict:
     t0 = time.perf_counter()
     est.fit(X)
     fit_s = time.perf_counter() - t0
-    return {"load_s": load_s, "fit_s": fit_s, "epoch_s": epoch.seconds, "fetch_s": fetch.seconds,
-            "read_s": reads.seconds, "batches": fetch.calls, "loss": est.history_["train"]["loss"][-1],
-            "rss_start_mb": rss_start, "rss_loaded_mb": rss_loaded, "rss_end_mb": C.rss_mb(),
-            "peak_rss_mb": C.peak_rss_mb(), "threads": torch.get_num_threads(), "n": len(X), "forced": forced}
+    return {
+        "load_s": load_s,
+        "fit_s": fit_s,
+        "epoch_s": epoch.seconds,
+        "fetch_s": fetch.seconds,
+        "read_s": reads.seconds,
+        "batches": fetch.calls,
+        "loss": est.history_["train"]["loss"][-1],
+        "rss_start_mb": rss_start,
+        "rss_loaded_mb": rss_loaded,
+        "rss_end_mb": C.rss_mb(),
+        "peak_rss_mb": C.peak_rss_mb(),
+        "threads": torch.get_num_threads(),
+        "n": len(X),
+        "forced": forced,
+    }
 
 
 def worker_reads(args) -> dict:
@@ -104,8 +116,14 @@ def worker_reads(args) -> dict:
     t0 = time.perf_counter()
     for rows in batches:
         read_rows(X, rows)
-    return {"read_s": time.perf_counter() - t0, "batches": len(batches), "rss_start_mb": rss_start,
-            "rss_end_mb": C.rss_mb(), "peak_rss_mb": C.peak_rss_mb(), "n": len(X)}
+    return {
+        "read_s": time.perf_counter() - t0,
+        "batches": len(batches),
+        "rss_start_mb": rss_start,
+        "rss_end_mb": C.rss_mb(),
+        "peak_rss_mb": C.peak_rss_mb(),
+        "n": len(X),
+    }
 
 
 WORKERS = {"fit": worker_fit, "reads": worker_reads}
@@ -176,16 +194,31 @@ def measure(run: str, path: Path, args) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rows", type=int, default=FULL_ROWS, help="rows of 784 float32 values in the file (default: 4.0 GiB)")
+    p.add_argument(
+        "--rows", type=int, default=FULL_ROWS, help="rows of 784 float32 values in the file (default: 4.0 GiB)"
+    )
     p.add_argument("--dir", type=Path, help="folder for the file (default: a new folder under /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the file (and reuse a kept one of the same shape)")
-    p.add_argument("--only", nargs="+", default=["fit-warm", "fit-cold", "reads-warm", "reads-cold"],
-                   choices=["fit-warm", "fit-cold", "reads-warm", "reads-cold"], help="runs, in this order")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=["fit-warm", "fit-cold", "reads-warm", "reads-cold"],
+        choices=["fit-warm", "fit-cold", "reads-warm", "reads-cold"],
+        help="runs, in this order",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads in the fit workers (0: torch's default)")
-    p.add_argument("--quiet-wait", type=float, default=60,
-                   help="before each run, wait up to this many seconds for other processes to use < 0.3 cores")
-    p.add_argument("--max-noise", type=float, default=0.5,
-                   help="rerun a run when other processes used more cores than this during it")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60,
+        help="before each run, wait up to this many seconds for other processes to use < 0.3 cores",
+    )
+    p.add_argument(
+        "--max-noise",
+        type=float,
+        default=0.5,
+        help="rerun a run when other processes used more cores than this during it",
+    )
     p.add_argument("--retries", type=int, default=1, help="reruns allowed per run (see --max-noise)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per run")
     p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
@@ -202,29 +235,41 @@ def main(argv=None) -> int:
     path = folder / FILE_NAME
     size = 128 + args.rows * FEATURES * 4
     info = C.machine()
-    print(f"# bench_large  {info['date']}  nproc={info['nproc']}  cpu={info['cpu']!r}  torch={info.get('torch')}"
-          f"  threads={args.threads or info.get('torch_threads')}  loadavg={info['loadavg'][0]:.2f}", flush=True)
+    print(
+        f"# bench_large  {info['date']}  nproc={info['nproc']}  cpu={info['cpu']!r}  torch={info.get('torch')}"
+        f"  threads={args.threads or info.get('torch_threads')}  loadavg={info['loadavg'][0]:.2f}",
+        flush=True,
+    )
     try:
         if existing_rows(path) == args.rows:
             print(f"# reusing {path}", flush=True)
         else:
             free = shutil.disk_usage(folder).free
             if free < size + (1 << 30):
-                print(f"not enough disk space in {folder}: the file needs {size / 2**30:.1f} GiB and 1 GiB "
-                      f"to spare, {free / 2**30:.1f} GiB are free; use --dir or --rows", file=sys.stderr)
+                print(
+                    f"not enough disk space in {folder}: the file needs {size / 2**30:.1f} GiB and 1 GiB "
+                    f"to spare, {free / 2**30:.1f} GiB are free; use --dir or --rows",
+                    file=sys.stderr,
+                )
                 return 1
             print(f"# writing {path} ...", flush=True)
             print(f"# wrote it in {write_npy(path, args.rows):.0f} s", flush=True)
-        print(f"# {args.rows:,} rows x {FEATURES} float32 = {size / 2**30:.2f} GiB; batch {BATCH}; "
-              f"VAE 784-400-20, one epoch, no validation", flush=True)
+        print(
+            f"# {args.rows:,} rows x {FEATURES} float32 = {size / 2**30:.2f} GiB; batch {BATCH}; "
+            f"VAE 784-400-20, one epoch, no validation",
+            flush=True,
+        )
 
         results = {}
         for run in args.only:
             t0 = time.perf_counter()
             results[run] = r = measure(run, path, args)
-            print(f"#   {run}: {r.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, {r['tries']} "
-                  f"tr{'y' if r['tries'] == 1 else 'ies'}; other processes: {r['others_before']:.1f} cores before, "
-                  f"{r.get('others_cores', float('nan')):.1f} during)", flush=True)
+            print(
+                f"#   {run}: {r.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, {r['tries']} "
+                f"tr{'y' if r['tries'] == 1 else 'ies'}; other processes: {r['others_before']:.1f} cores before, "
+                f"{r.get('others_cores', float('nan')):.1f} during)",
+                flush=True,
+            )
     finally:
         if not args.keep:
             path.unlink(missing_ok=True)
@@ -235,18 +280,24 @@ def main(argv=None) -> int:
     print(table(results))
     fits = [r for name, r in results.items() if name.startswith("fit") and "error" not in r]
     if any(r["forced"] for r in fits):
-        print("\n(the file is below vaelab's in-memory limit, 1 GiB as float32: the fit workers lowered the "
-              "limit so that fit still reads batches from disk)")
+        print(
+            "\n(the file is below vaelab's in-memory limit, 1 GiB as float32: the fit workers lowered the "
+            "limit so that fit still reads batches from disk)"
+        )
     if fits:
         peak = max(r["peak_rss_mb"] for r in fits)
         share = max(r["fetch_s"] / r["epoch_s"] for r in fits)
-        print(f"\ntargets: peak RSS {peak:.0f} MiB (< 1024: {'yes' if peak < 1024 else 'NO'}); fetching batches "
-              f"{100 * share:.0f}% of the epoch at most (< 20%: {'yes' if share < 0.2 else 'NO'})")
-    print(f"# loadavg after: {C.machine()['loadavg'][0]:.2f}. share: of the epoch's seconds. Fetching = reading + "
-          "converting to float32 + making a tensor; reading = read_rows alone. Other passes: fit's time outside the "
-          "epoch (NaN check, value range, fingerprint, code mixture). A cold fit's own first passes fill the page "
-          "cache, so its epoch reads mostly from memory; 'reads, cold' reads the epoch's batches from the disk. "
-          "others' cores: CPU used by other processes during the run, the noise indicator.")
+        print(
+            f"\ntargets: peak RSS {peak:.0f} MiB (< 1024: {'yes' if peak < 1024 else 'NO'}); fetching batches "
+            f"{100 * share:.0f}% of the epoch at most (< 20%: {'yes' if share < 0.2 else 'NO'})"
+        )
+    print(
+        f"# loadavg after: {C.machine()['loadavg'][0]:.2f}. share: of the epoch's seconds. Fetching = reading + "
+        "converting to float32 + making a tensor; reading = read_rows alone. Other passes: fit's time outside the "
+        "epoch (NaN check, value range, fingerprint, code mixture). A cold fit's own first passes fill the page "
+        "cache, so its epoch reads mostly from memory; 'reads, cold' reads the epoch's batches from the disk. "
+        "others' cores: CPU used by other processes during the run, the noise indicator."
+    )
     return 0
 
 
@@ -258,15 +309,50 @@ def table(results: dict) -> str:
             continue
         if name.startswith("fit"):
             epoch = r["epoch_s"]
-            rows.append([name, f"{epoch:.1f}", f"{r['fetch_s']:.1f} ({100 * r['fetch_s'] / epoch:.0f}%)",
-                         f"{r['read_s']:.1f} ({100 * r['read_s'] / epoch:.0f}%)", f"{r['fit_s'] - epoch:.1f}",
-                         f"{r['load_s']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['rss_loaded_mb']:.0f}",
-                         f"{r['loss']:.1f}", f"{r['others_cores']:.1f}"])
+            rows.append(
+                [
+                    name,
+                    f"{epoch:.1f}",
+                    f"{r['fetch_s']:.1f} ({100 * r['fetch_s'] / epoch:.0f}%)",
+                    f"{r['read_s']:.1f} ({100 * r['read_s'] / epoch:.0f}%)",
+                    f"{r['fit_s'] - epoch:.1f}",
+                    f"{r['load_s']:.1f}",
+                    f"{r['peak_rss_mb']:.0f}",
+                    f"{r['rss_loaded_mb']:.0f}",
+                    f"{r['loss']:.1f}",
+                    f"{r['others_cores']:.1f}",
+                ]
+            )
         else:
-            rows.append([name, "", "", f"{r['read_s']:.1f} ({r['batches']:,} batches)", "", "",
-                         f"{r['peak_rss_mb']:.0f}", "", "", f"{r['others_cores']:.1f}"])
-    return C.table(["run", "epoch s", "fetching batches s (share)", "reading s (share)", "other passes in fit s",
-                    "load s", "peak RSS MiB", "RSS after load MiB", "train loss (nats)", "others' cores"], rows)
+            rows.append(
+                [
+                    name,
+                    "",
+                    "",
+                    f"{r['read_s']:.1f} ({r['batches']:,} batches)",
+                    "",
+                    "",
+                    f"{r['peak_rss_mb']:.0f}",
+                    "",
+                    "",
+                    f"{r['others_cores']:.1f}",
+                ]
+            )
+    return C.table(
+        [
+            "run",
+            "epoch s",
+            "fetching batches s (share)",
+            "reading s (share)",
+            "other passes in fit s",
+            "load s",
+            "peak RSS MiB",
+            "RSS after load MiB",
+            "train loss (nats)",
+            "others' cores",
+        ],
+        rows,
+    )
 
 
 if __name__ == "__main__":

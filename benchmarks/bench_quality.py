@@ -90,9 +90,18 @@ def train_vaelab(args, seed_offset: int = 0, **params) -> dict:
     X = _train_pixels(args)
     if params.get("architecture") == "conv":
         X = X.reshape(len(X), 1, 28, 28)
-    est = vaelab.VAE(latent_dim=LATENT, likelihood="bernoulli", preprocessing="scale", binarize="dynamic",
-                     epochs=args.epochs, batch_size=BATCH, lr=LR, validation_fraction=0,
-                     random_state=args.seed + seed_offset, **params)
+    est = vaelab.VAE(
+        latent_dim=LATENT,
+        likelihood="bernoulli",
+        preprocessing="scale",
+        binarize="dynamic",
+        epochs=args.epochs,
+        batch_size=BATCH,
+        lr=LR,
+        validation_fraction=0,
+        random_state=args.seed + seed_offset,
+        **params,
+    )
     mixture_seconds = []
     fit_mixture = est._fit_code_mixture
 
@@ -111,18 +120,29 @@ def train_vaelab(args, seed_offset: int = 0, **params) -> dict:
         seconds = time.perf_counter() - t0
     del est._fit_code_mixture
     torch.save(est.module_, args.weights)
-    return {"train_seconds": seconds, "post_fit_seconds": sum(mixture_seconds), "train_loss": est.history_["train"]["loss"],
-            "kept_epoch": est.history_["best_epoch"], "params": {k: repr(v) for k, v in params.items()},
-            "warnings": [f"{w.category.__name__}: {w.message}" for w in caught], "vaelab_file": vaelab.__file__,
-            "threads": torch.get_num_threads(), "n_train": len(X)}
+    return {
+        "train_seconds": seconds,
+        "post_fit_seconds": sum(mixture_seconds),
+        "train_loss": est.history_["train"]["loss"],
+        "kept_epoch": est.history_["best_epoch"],
+        "params": {k: repr(v) for k, v in params.items()},
+        "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
+        "vaelab_file": vaelab.__file__,
+        "threads": torch.get_num_threads(),
+        "n_train": len(X),
+    }
 
 
 def _linears(modules) -> list:
     """(weight, bias) of each ``nn.Linear`` in ``modules``, in order: 784-400, 400-40, 20-400, 400-784."""
     from torch import nn
 
-    return [(m.weight.detach().clone(), m.bias.detach().clone()) for part in modules for m in part.modules()
-            if isinstance(m, nn.Linear)]
+    return [
+        (m.weight.detach().clone(), m.bias.detach().clone())
+        for part in modules
+        for m in part.modules()
+        if isinstance(m, nn.Linear)
+    ]
 
 
 def train_plain(args) -> dict:
@@ -159,8 +179,14 @@ def train_plain(args) -> dict:
         losses.append(float(total) / n)
     seconds = time.perf_counter() - t0
     torch.save(_linears([encoder, decoder]), args.weights)
-    return {"train_seconds": seconds, "train_loss": losses, "kept_epoch": args.epochs, "warnings": [],
-            "threads": torch.get_num_threads(), "n_train": n}
+    return {
+        "train_seconds": seconds,
+        "train_loss": losses,
+        "kept_epoch": args.epochs,
+        "warnings": [],
+        "threads": torch.get_num_threads(),
+        "n_train": n,
+    }
 
 
 def train_pythae(args) -> dict:
@@ -217,9 +243,15 @@ def train_pythae(args) -> dict:
     model = VAE(VAEConfig(input_dim=(784,), latent_dim=LATENT, reconstruction_loss="bce"), Encoder(), Decoder())
     log = Losses()
     with tempfile.TemporaryDirectory() as out:
-        config = BaseTrainerConfig(output_dir=out, num_epochs=args.epochs, learning_rate=LR,
-                                   per_device_train_batch_size=BATCH, optimizer_cls="Adam", seed=args.seed,
-                                   no_cuda=True)
+        config = BaseTrainerConfig(
+            output_dir=out,
+            num_epochs=args.epochs,
+            learning_rate=LR,
+            per_device_train_batch_size=BATCH,
+            optimizer_cls="Adam",
+            seed=args.seed,
+            no_cuda=True,
+        )
         trainer = BaseTrainer(model, DynamicallyBinarised(probabilities), None, config, callbacks=[log])
         t0 = time.perf_counter()
         trainer.train()
@@ -227,8 +259,14 @@ def train_pythae(args) -> dict:
     best = trainer._best_model  # what pythae writes to final_model: the lowest training loss
     torch.save(_linears([best.encoder, best.decoder]), args.weights)
     losses = [float(v) for v in log.losses]
-    return {"train_seconds": seconds, "train_loss": losses, "kept_epoch": int(np.argmin(losses)) + 1,
-            "warnings": [], "threads": torch.get_num_threads(), "n_train": len(probabilities)}
+    return {
+        "train_seconds": seconds,
+        "train_loss": losses,
+        "kept_epoch": int(np.argmin(losses)) + 1,
+        "warnings": [],
+        "threads": torch.get_num_threads(),
+        "n_train": len(probabilities),
+    }
 
 
 TRAINERS = {
@@ -295,10 +333,20 @@ def evaluate(args) -> dict:
     iw_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     terms = elbo(model, x, args.elbo_samples, seed=args.seed)
-    return {"log_likelihood": iw.log_likelihood.tolist(), "mc_se": iw.standard_error.tolist(),
-            "ess": iw.effective_sample_size.tolist(), "elbo": terms.elbo.tolist(), "kl": terms.kl.tolist(),
-            "iw_seconds": iw_seconds, "elbo_seconds": time.perf_counter() - t0, "k": args.k,
-            "n_test": len(x), "threads": torch.get_num_threads(), "vaelab_file": vaelab.__file__, "peak_rss_mb": C.peak_rss_mb()}
+    return {
+        "log_likelihood": iw.log_likelihood.tolist(),
+        "mc_se": iw.standard_error.tolist(),
+        "ess": iw.effective_sample_size.tolist(),
+        "elbo": terms.elbo.tolist(),
+        "kl": terms.kl.tolist(),
+        "iw_seconds": iw_seconds,
+        "elbo_seconds": time.perf_counter() - t0,
+        "k": args.k,
+        "n_test": len(x),
+        "threads": torch.get_num_threads(),
+        "vaelab_file": vaelab.__file__,
+        "peak_rss_mb": C.peak_rss_mb(),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,12 +375,17 @@ def snapshot_vaelab(dest: Path) -> dict:
 
     def git(*cmd):
         try:
-            return subprocess.run(["git", *cmd], check=False, cwd=C.REPO, capture_output=True, text=True, timeout=30).stdout.strip()
+            return subprocess.run(
+                ["git", *cmd], check=False, cwd=C.REPO, capture_output=True, text=True, timeout=30
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    return {"commit": git("rev-parse", "--short", "HEAD") or "unknown",
-            "src_modified": bool(git("status", "--porcelain", "--", "src")), "src_sha256": digest.hexdigest()[:12]}
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "src_modified": bool(git("status", "--porcelain", "--", "src")),
+        "src_sha256": digest.hexdigest()[:12],
+    }
 
 
 def _mean_se(values) -> tuple[float, float]:
@@ -343,15 +396,27 @@ def _mean_se(values) -> tuple[float, float]:
 def _summarise(name: str, tr: dict, ev: dict, base: dict | None) -> dict:
     ll, ll_se = _mean_se(ev["log_likelihood"])
     el, el_se = _mean_se(ev["elbo"])
-    row = {"contender": name, "label": CONTENDERS[name], "train_seconds": tr["train_seconds"],
-           "post_fit_seconds": tr.get("post_fit_seconds"),
-           "epochs": len(tr["train_loss"]), "last_train_loss": tr["train_loss"][-1], "kept_epoch": tr["kept_epoch"],
-           "log_likelihood": ll, "log_likelihood_se": ll_se, "elbo": el, "elbo_se": el_se,
-           "kl": float(np.mean(ev["kl"])), "gap": ll - el,
-           # Monte Carlo error of the mean from importance sampling alone (delta method, per example)
-           "mc_se_of_mean": float(np.sqrt(np.sum(np.square(ev["mc_se"]))) / len(ev["mc_se"])),
-           "median_ess": float(np.median(ev["ess"])), "eval_seconds": ev["iw_seconds"] + ev["elbo_seconds"],
-           "warnings": tr.get("warnings", []), "vaelab_file": ev.get("vaelab_file")}
+    row = {
+        "contender": name,
+        "label": CONTENDERS[name],
+        "train_seconds": tr["train_seconds"],
+        "post_fit_seconds": tr.get("post_fit_seconds"),
+        "epochs": len(tr["train_loss"]),
+        "last_train_loss": tr["train_loss"][-1],
+        "kept_epoch": tr["kept_epoch"],
+        "log_likelihood": ll,
+        "log_likelihood_se": ll_se,
+        "elbo": el,
+        "elbo_se": el_se,
+        "kl": float(np.mean(ev["kl"])),
+        "gap": ll - el,
+        # Monte Carlo error of the mean from importance sampling alone (delta method, per example)
+        "mc_se_of_mean": float(np.sqrt(np.sum(np.square(ev["mc_se"]))) / len(ev["mc_se"])),
+        "median_ess": float(np.median(ev["ess"])),
+        "eval_seconds": ev["iw_seconds"] + ev["elbo_seconds"],
+        "warnings": tr.get("warnings", []),
+        "vaelab_file": ev.get("vaelab_file"),
+    }
     if base is not None:
         row["diff"], row["diff_se"] = _mean_se(np.subtract(ev["log_likelihood"], base["log_likelihood"]))
     return row
@@ -369,22 +434,29 @@ def _verdicts(rows: dict, min_margin: float) -> list[str]:
         d = diff(name)
         if d:
             ok = -d[0] >= -2 * d[1]  # vaelab minus contender not below -2 SE
-            out.append(f"vaelab >= {name}: vaelab - {name} = {-d[0]:+.2f} ± {d[1]:.2f} nats -> "
-                       f"{'met' if ok else 'NOT met'} (criterion: not below -2 SE)")
+            out.append(
+                f"vaelab >= {name}: vaelab - {name} = {-d[0]:+.2f} ± {d[1]:.2f} nats -> "
+                f"{'met' if ok else 'NOT met'} (criterion: not below -2 SE)"
+            )
     d = diff("seed+1")
     if d:
-        out.append(f"yardstick, not a target: two training seeds of vaelab's MLP VAE differ by {d[0]:+.2f} ± {d[1]:.2f} "
-                   "nats (seed + 1 minus seed); a gap between contenders of that size is training noise")
+        out.append(
+            f"yardstick, not a target: two training seeds of vaelab's MLP VAE differ by {d[0]:+.2f} ± {d[1]:.2f} "
+            "nats (seed + 1 minus seed); a gap between contenders of that size is training noise"
+        )
     d = diff("iwae")
     if d:
         ok = d[0] > 2 * d[1] and d[0] >= min_margin
-        out.append(f"IWAE k=5 > VAE by a clear margin: {d[0]:+.2f} ± {d[1]:.2f} nats -> {'met' if ok else 'NOT met'} "
-                   f"(criterion: > 2 SE and >= {min_margin:g} nat)")
+        out.append(
+            f"IWAE k=5 > VAE by a clear margin: {d[0]:+.2f} ± {d[1]:.2f} nats -> {'met' if ok else 'NOT met'} "
+            f"(criterion: > 2 SE and >= {min_margin:g} nat)"
+        )
     d = diff("conv")
     if d:
         ok = d[0] > 2 * d[1]
-        out.append(f"conv VAE > MLP VAE: {d[0]:+.2f} ± {d[1]:.2f} nats -> {'met' if ok else 'NOT met'} "
-                   "(criterion: > 2 SE)")
+        out.append(
+            f"conv VAE > MLP VAE: {d[0]:+.2f} ± {d[1]:.2f} nats -> {'met' if ok else 'NOT met'} (criterion: > 2 SE)"
+        )
     return out
 
 
@@ -395,7 +467,9 @@ def main(argv=None) -> int:
     p.add_argument("--k", type=int, default=5000, help="importance samples per test image")
     p.add_argument("--elbo-samples", type=int, default=100, help="posterior samples of the ELBO's reconstruction term")
     p.add_argument("--n-train", type=int, default=60000, help="training images (the first n; 60000 for the table)")
-    p.add_argument("--seed", type=int, default=0, help="training seed of every contender, test binarisation and IS seed")
+    p.add_argument(
+        "--seed", type=int, default=0, help="training seed of every contender, test binarisation and IS seed"
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads in every worker (0: torch's default)")
     p.add_argument("--only", nargs="+", choices=list(CONTENDERS), default=list(CONTENDERS), help="contenders to run")
     p.add_argument("--min-margin", type=float, default=1.0, help="nats the IWAE must gain to count as a clear margin")
@@ -425,23 +499,43 @@ def main(argv=None) -> int:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
             os.environ[var] = str(args.threads)
     info = C.machine()
-    protocol = (f"Fashion-MNIST, {args.n_train} training images dynamically binarised (fresh Bernoulli draw per batch, "
-                f"p = pixel/255), {args.epochs} epochs, batch {BATCH}, Adam lr {LR}, seed {args.seed}, no early stopping; "
-                f"test: first {args.n_test} test images binarised once (numpy default_rng({args.seed}), u < pixel/255); "
-                f"log p(x) by vaelab.metrics.iw_estimate with K = {args.k} (seed {args.seed}), "
-                f"ELBO by vaelab.metrics.elbo with {args.elbo_samples} samples and the closed-form KL")
-    print(f"# bench_quality  {info['date']}  nproc={info['nproc']}  cpu={info['cpu']!r}  torch={info.get('torch')}"
-          f"  threads={args.threads or info.get('torch_threads')}  loadavg={info['loadavg'][0]:.2f}", flush=True)
+    protocol = (
+        f"Fashion-MNIST, {args.n_train} training images dynamically binarised (fresh Bernoulli draw per batch, "
+        f"p = pixel/255), {args.epochs} epochs, batch {BATCH}, Adam lr {LR}, seed {args.seed}, no early stopping; "
+        f"test: first {args.n_test} test images binarised once (numpy default_rng({args.seed}), u < pixel/255); "
+        f"log p(x) by vaelab.metrics.iw_estimate with K = {args.k} (seed {args.seed}), "
+        f"ELBO by vaelab.metrics.elbo with {args.elbo_samples} samples and the closed-form KL"
+    )
+    print(
+        f"# bench_quality  {info['date']}  nproc={info['nproc']}  cpu={info['cpu']!r}  torch={info.get('torch')}"
+        f"  threads={args.threads or info.get('torch_threads')}  loadavg={info['loadavg'][0]:.2f}",
+        flush=True,
+    )
     print(f"# {protocol}", flush=True)
     script = Path(__file__)
-    common = ["--epochs", str(args.epochs), "--n-train", str(args.n_train), "--seed", str(args.seed),
-              "--threads", str(args.threads), "--k", str(args.k), "--elbo-samples", str(args.elbo_samples)]
+    common = [
+        "--epochs",
+        str(args.epochs),
+        "--n-train",
+        str(args.n_train),
+        "--seed",
+        str(args.seed),
+        "--threads",
+        str(args.threads),
+        "--k",
+        str(args.k),
+        "--elbo-samples",
+        str(args.elbo_samples),
+    ]
     trained, evaluated = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         code = snapshot_vaelab(Path(tmp) / "src")
         common += ["--src", str(Path(tmp) / "src")]
-        print(f"# vaelab code: a snapshot of src/ at commit {code['commit']}"
-              f"{' with uncommitted edits' if code['src_modified'] else ''} (sha256 {code['src_sha256']})", flush=True)
+        print(
+            f"# vaelab code: a snapshot of src/ at commit {code['commit']}"
+            f"{' with uncommitted edits' if code['src_modified'] else ''} (sha256 {code['src_sha256']})",
+            flush=True,
+        )
         test = Path(tmp) / "test.npy"
         np.save(test, binarised_test_set(args.n_test, args.seed))
         for name in args.only:
@@ -451,17 +545,28 @@ def main(argv=None) -> int:
                 continue
             weights = str(Path(tmp) / f"{name}.pt")
             t0 = time.perf_counter()
-            trained[name] = C.run_worker(python, script, ["--worker", "train", "--contender", name, "--weights", weights,
-                                                          *common], args.timeout)
-            print(f"#   train {name}: {trained[name].get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, "
-                  f"others used {trained[name].get('others_cores', float('nan')):.1f} cores)", flush=True)
+            trained[name] = C.run_worker(
+                python, script, ["--worker", "train", "--contender", name, "--weights", weights, *common], args.timeout
+            )
+            print(
+                f"#   train {name}: {trained[name].get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, "
+                f"others used {trained[name].get('others_cores', float('nan')):.1f} cores)",
+                flush=True,
+            )
             if "error" in trained[name]:
                 continue
             t0 = time.perf_counter()
-            evaluated[name] = C.run_worker(sys.executable, script, ["--worker", "eval", "--contender", name, "--weights",
-                                                                    weights, "--test", str(test), *common], args.timeout)
-            print(f"#   eval  {name}: {evaluated[name].get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, "
-                  f"others used {evaluated[name].get('others_cores', float('nan')):.1f} cores)", flush=True)
+            evaluated[name] = C.run_worker(
+                sys.executable,
+                script,
+                ["--worker", "eval", "--contender", name, "--weights", weights, "--test", str(test), *common],
+                args.timeout,
+            )
+            print(
+                f"#   eval  {name}: {evaluated[name].get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, "
+                f"others used {evaluated[name].get('others_cores', float('nan')):.1f} cores)",
+                flush=True,
+            )
 
     base = evaluated.get(BASELINE)
     base = base if base and "error" not in base else None
@@ -473,21 +578,63 @@ def main(argv=None) -> int:
             table.append([CONTENDERS[name], f"n/a ({why})", "", "", "", "", "", ""])
             continue
         r = rows[name] = _summarise(name, tr, ev, base if name != BASELINE else None)
-        table.append([
-            r["label"], str(r["epochs"]),
-            f"{r['train_seconds']:.0f}" + (f" ({r['post_fit_seconds']:.1f})" if r["post_fit_seconds"] is not None else ""),
-            f"{r['log_likelihood']:.2f} ± {r['log_likelihood_se']:.2f}", f"{r['elbo']:.2f} ± {r['elbo_se']:.2f}",
-            "0 (reference)" if name == BASELINE else (f"{r['diff']:+.2f} ± {r['diff_se']:.2f}" if "diff" in r else "n/a"),
-            f"{r['last_train_loss']:.2f}", f"{r['eval_seconds']:.0f}",
-        ])
+        table.append(
+            [
+                r["label"],
+                str(r["epochs"]),
+                f"{r['train_seconds']:.0f}"
+                + (f" ({r['post_fit_seconds']:.1f})" if r["post_fit_seconds"] is not None else ""),
+                f"{r['log_likelihood']:.2f} ± {r['log_likelihood_se']:.2f}",
+                f"{r['elbo']:.2f} ± {r['elbo_se']:.2f}",
+                "0 (reference)"
+                if name == BASELINE
+                else (f"{r['diff']:+.2f} ± {r['diff_se']:.2f}" if "diff" in r else "n/a"),
+                f"{r['last_train_loss']:.2f}",
+                f"{r['eval_seconds']:.0f}",
+            ]
+        )
     print()
-    print(C.table(["contender", "epochs", "train s (post-fit)", "test log p(x), nats", "test ELBO, nats",
-                   "Δ log p(x) vs vaelab VAE (paired)", "last-epoch train loss", "eval s"], table, align="lrrrrrrr"))
+    print(
+        C.table(
+            [
+                "contender",
+                "epochs",
+                "train s (post-fit)",
+                "test log p(x), nats",
+                "test ELBO, nats",
+                "Δ log p(x) vs vaelab VAE (paired)",
+                "last-epoch train loss",
+                "eval s",
+            ],
+            table,
+            align="lrrrrrrr",
+        )
+    )
     print()
-    print(C.table(["contender", "KL, nats", "log p(x) - ELBO", "IS error of the mean (delta method)", "median ESS",
-                   "kept epoch"],
-                  [[r["label"], f"{r['kl']:.2f}", f"{r['gap']:.2f}", f"{r['mc_se_of_mean']:.3f}", f"{r['median_ess']:.0f}",
-                    str(r["kept_epoch"])] for r in rows.values()], align="lrrrrr"))
+    print(
+        C.table(
+            [
+                "contender",
+                "KL, nats",
+                "log p(x) - ELBO",
+                "IS error of the mean (delta method)",
+                "median ESS",
+                "kept epoch",
+            ],
+            [
+                [
+                    r["label"],
+                    f"{r['kl']:.2f}",
+                    f"{r['gap']:.2f}",
+                    f"{r['mc_se_of_mean']:.3f}",
+                    f"{r['median_ess']:.0f}",
+                    str(r["kept_epoch"]),
+                ]
+                for r in rows.values()
+            ],
+            align="lrrrrr",
+        )
+    )
     verdicts = _verdicts(rows, args.min_margin)
     print()
     for line in verdicts:
@@ -496,14 +643,29 @@ def main(argv=None) -> int:
         for w in r["warnings"]:
             print(f"# warning from {r['contender']}: {w}")
     total = time.perf_counter() - started
-    print(f"\n# total {total / 60:.1f} min; loadavg after: {C.machine()['loadavg'][0]:.2f}. ± is one standard error over "
-          "test examples; Δ is paired over the same examples and importance samples; one training run per contender, "
-          "so neither includes the spread between training seeds.")
+    print(
+        f"\n# total {total / 60:.1f} min; loadavg after: {C.machine()['loadavg'][0]:.2f}. ± is one standard error over "
+        "test examples; Δ is paired over the same examples and importance samples; one training run per contender, "
+        "so neither includes the spread between training seeds."
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": info, "protocol": protocol, "code": code, "argv": sys.argv,
-                                               "rows": rows, "verdicts": verdicts, "total_seconds": total,
-                                               "errors": {n: (trained.get(n, {}).get("error") or evaluated.get(n, {}).get("error"))
-                                                          for n in args.only}}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "protocol": protocol,
+                    "code": code,
+                    "argv": sys.argv,
+                    "rows": rows,
+                    "verdicts": verdicts,
+                    "total_seconds": total,
+                    "errors": {
+                        n: (trained.get(n, {}).get("error") or evaluated.get(n, {}).get("error")) for n in args.only
+                    },
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

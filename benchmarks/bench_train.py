@@ -94,8 +94,18 @@ def worker_vaelab(args, uint8: bool = False) -> dict:
     epochs = args.warmup + args.epochs
     # uint8: the raw pixels, scaled to [0, 1] by vaelab batch by batch (stored as uint8)
     extra = {"preprocessing": "scale", "pixel_max": 255} if uint8 else {}
-    est = vaelab.VAE(latent_dim=LATENT, hidden=(HIDDEN,), likelihood="bernoulli", epochs=epochs,
-                     batch_size=BATCH, lr=LR, validation_fraction=0, patience=None, random_state=0, **extra)
+    est = vaelab.VAE(
+        latent_dim=LATENT,
+        hidden=(HIDDEN,),
+        likelihood="bernoulli",
+        epochs=epochs,
+        batch_size=BATCH,
+        lr=LR,
+        validation_fraction=0,
+        patience=None,
+        random_state=0,
+        **extra,
+    )
     X = C.fashion_mnist("train", args.n_train, uint8=uint8)
     rss_ready = C.rss_mb()
     t0 = time.perf_counter()
@@ -103,18 +113,26 @@ def worker_vaelab(args, uint8: bool = False) -> dict:
     wall = time.perf_counter() - t0
     clock = _EpochClock.last
     if clocked and clock is not None and len(clock.stamps) == epochs + 1:
-        per_epoch = [b - a for a, b in zip(clock.stamps[:-1], clock.stamps[1:])]
-        cpu = [b - a for a, b in zip(clock.cpu[:-1], clock.cpu[1:])]
-        faults = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(clock.faults[:-1], clock.faults[1:])]
+        per_epoch = [b - a for a, b in zip(clock.stamps[:-1], clock.stamps[1:], strict=True)]
+        cpu = [b - a for a, b in zip(clock.cpu[:-1], clock.cpu[1:], strict=True)]
+        faults = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(clock.faults[:-1], clock.faults[1:], strict=True)]
         how = "per-epoch clock"
     else:  # the loop no longer goes through tqdm: fall back to an average
         per_epoch, cpu = [wall / epochs] * epochs, [float("nan")] * epochs
         faults = [(float("nan"), 0)] * epochs
         how = "wall / epochs"
-    return {"epoch_seconds": per_epoch[args.warmup:], "epoch_cpu": cpu[args.warmup:], "epoch_faults": faults[args.warmup:],
-            "wall": wall, "how": how,
-            "final_loss": est.history_["train"]["loss"][-1], "rss_ready_mb": rss_ready,
-            "peak_rss_mb": C.peak_rss_mb(), "threads": torch.get_num_threads(), "n": len(X)}
+    return {
+        "epoch_seconds": per_epoch[args.warmup :],
+        "epoch_cpu": cpu[args.warmup :],
+        "epoch_faults": faults[args.warmup :],
+        "wall": wall,
+        "how": how,
+        "final_loss": est.history_["train"]["loss"][-1],
+        "rss_ready_mb": rss_ready,
+        "peak_rss_mb": C.peak_rss_mb(),
+        "threads": torch.get_num_threads(),
+        "n": len(X),
+    }
 
 
 def worker_plain(args) -> dict:
@@ -165,23 +183,31 @@ def worker_plain(args) -> dict:
         f1 = _faults()
         faults.append((f1[0] - f0[0], f1[1] - f0[1]))
     wall = time.perf_counter() - t_start
-    return {"epoch_seconds": per_epoch[args.warmup:], "epoch_cpu": cpu[args.warmup:], "epoch_faults": faults[args.warmup:],
-            "wall": wall, "how": "per-epoch clock",
-            "final_loss": losses[-1], "rss_ready_mb": rss_ready, "peak_rss_mb": C.peak_rss_mb(),
-            "threads": torch.get_num_threads(), "n": n}
+    return {
+        "epoch_seconds": per_epoch[args.warmup :],
+        "epoch_cpu": cpu[args.warmup :],
+        "epoch_faults": faults[args.warmup :],
+        "wall": wall,
+        "how": "per-epoch clock",
+        "final_loss": losses[-1],
+        "rss_ready_mb": rss_ready,
+        "peak_rss_mb": C.peak_rss_mb(),
+        "threads": torch.get_num_threads(),
+        "n": n,
+    }
 
 
 def worker_pythae(args) -> dict:
     import logging
 
     import torch
-    from torch import nn
     from pythae.data.datasets import BaseDataset
     from pythae.models import VAE, VAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.trainers import BaseTrainer, BaseTrainerConfig
     from pythae.trainers.training_callbacks import TrainingCallback
+    from torch import nn
 
     logging.getLogger("pythae").setLevel(logging.WARNING)
     X_np = C.fashion_mnist("train", args.n_train)
@@ -230,18 +256,33 @@ def worker_pythae(args) -> dict:
     data = BaseDataset(torch.from_numpy(X_np), torch.zeros(len(X_np)))
     clock = Clock()
     with tempfile.TemporaryDirectory() as out:
-        config = BaseTrainerConfig(output_dir=out, num_epochs=args.warmup + args.epochs, learning_rate=LR,
-                                   per_device_train_batch_size=BATCH, optimizer_cls="Adam", seed=0, no_cuda=True)
+        config = BaseTrainerConfig(
+            output_dir=out,
+            num_epochs=args.warmup + args.epochs,
+            learning_rate=LR,
+            per_device_train_batch_size=BATCH,
+            optimizer_cls="Adam",
+            seed=0,
+            no_cuda=True,
+        )
         trainer = BaseTrainer(model, data, None, config, callbacks=[clock])
         t0 = time.perf_counter()
         trainer.train()
         wall = time.perf_counter() - t0
     import pythae  # noqa: F401
 
-    return {"epoch_seconds": clock.seconds[args.warmup:], "epoch_cpu": clock.cpu[args.warmup:],
-            "epoch_faults": clock.faults[args.warmup:], "wall": wall, "how": "TrainingCallback clock",
-            "final_loss": clock.losses[-1] if clock.losses else None, "rss_ready_mb": rss_ready,
-            "peak_rss_mb": C.peak_rss_mb(), "threads": torch.get_num_threads(), "n": len(X_np)}
+    return {
+        "epoch_seconds": clock.seconds[args.warmup :],
+        "epoch_cpu": clock.cpu[args.warmup :],
+        "epoch_faults": clock.faults[args.warmup :],
+        "wall": wall,
+        "how": "TrainingCallback clock",
+        "final_loss": clock.losses[-1] if clock.losses else None,
+        "rss_ready_mb": rss_ready,
+        "peak_rss_mb": C.peak_rss_mb(),
+        "threads": torch.get_num_threads(),
+        "n": len(X_np),
+    }
 
 
 def step_matmuls(batch: int = BATCH) -> list:
@@ -265,10 +306,16 @@ def worker_limit(args) -> dict:
     flops = sum(2 * t["m"] * t["k"] * t["n"] for t in timings)
     forward_flops = sum(2 * BATCH * i * o for i, o in C.VAE_LAYERS) / BATCH
     gflops = flops / step_s / 1e9
-    return {"matmuls": timings, "step_seconds": step_s, "samples_per_s": BATCH / step_s,
-            "gflops": gflops, "forward_flops_per_sample": forward_flops,
-            "samples_per_s_3x": gflops * 1e9 / (3 * forward_flops),
-            "peak_rss_mb": C.peak_rss_mb(), "threads": torch.get_num_threads()}
+    return {
+        "matmuls": timings,
+        "step_seconds": step_s,
+        "samples_per_s": BATCH / step_s,
+        "gflops": gflops,
+        "forward_flops_per_sample": forward_flops,
+        "samples_per_s_3x": gflops * 1e9 / (3 * forward_flops),
+        "peak_rss_mb": C.peak_rss_mb(),
+        "threads": torch.get_num_threads(),
+    }
 
 
 WORKERS = {
@@ -321,10 +368,18 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=1, help="rounds over the contenders (interleaved; epochs pooled)")
     p.add_argument("--threads", type=int, default=0, help="torch threads in every worker (0: torch's default)")
     p.add_argument("--only", nargs="+", choices=list(WORKERS), default=list(WORKERS), help="contenders to run")
-    p.add_argument("--quiet-wait", type=float, default=60,
-                   help="before each run, wait up to this many seconds for other processes to use < 0.3 cores")
-    p.add_argument("--max-noise", type=float, default=0.5,
-                   help="rerun a contender when other processes used more cores than this during its run")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60,
+        help="before each run, wait up to this many seconds for other processes to use < 0.3 cores",
+    )
+    p.add_argument(
+        "--max-noise",
+        type=float,
+        default=0.5,
+        help="rerun a contender when other processes used more cores than this during its run",
+    )
     p.add_argument("--retries", type=int, default=2, help="reruns allowed per contender run (see --max-noise)")
     p.add_argument("--timeout", type=float, default=900, help="seconds allowed per contender run")
     p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
@@ -336,12 +391,26 @@ def main(argv=None) -> int:
         return 0
 
     info = C.machine()
-    print(f"# bench_train  {info['date']}  nproc={info['nproc']}  cpu={info['cpu']!r}  torch={info.get('torch')}"
-          f"  threads={args.threads or info.get('torch_threads')}  loadavg={info['loadavg'][0]:.2f}", flush=True)
-    print(f"# Fashion-MNIST train, n={args.n_train}, batch {BATCH}, 784-{HIDDEN}-{LATENT}, Adam lr {LR}, "
-          f"{args.warmup} warm-up + {args.epochs} timed epochs, {args.repeats} repeat(s)", flush=True)
-    common = ["--epochs", str(args.epochs), "--warmup", str(args.warmup), "--n-train", str(args.n_train),
-              "--threads", str(args.threads)]
+    print(
+        f"# bench_train  {info['date']}  nproc={info['nproc']}  cpu={info['cpu']!r}  torch={info.get('torch')}"
+        f"  threads={args.threads or info.get('torch_threads')}  loadavg={info['loadavg'][0]:.2f}",
+        flush=True,
+    )
+    print(
+        f"# Fashion-MNIST train, n={args.n_train}, batch {BATCH}, 784-{HIDDEN}-{LATENT}, Adam lr {LR}, "
+        f"{args.warmup} warm-up + {args.epochs} timed epochs, {args.repeats} repeat(s)",
+        flush=True,
+    )
+    common = [
+        "--epochs",
+        str(args.epochs),
+        "--warmup",
+        str(args.warmup),
+        "--n-train",
+        str(args.n_train),
+        "--threads",
+        str(args.threads),
+    ]
     runs: dict[str, list[dict]] = {name: [] for name in args.only}
     for rep in range(args.repeats):
         for name in args.only:
@@ -352,13 +421,22 @@ def main(argv=None) -> int:
                     runs[name].append({"error": "no benchmarks/.venv-pythae; run: bash benchmarks/setup_pythae.sh"})
                     continue
             t0 = time.perf_counter()
-            result = C.run_measured(python, Path(__file__), ["--worker", name, *common], args.timeout,
-                                    quiet_wait=args.quiet_wait, max_noise=args.max_noise, retries=args.retries)
+            result = C.run_measured(
+                python,
+                Path(__file__),
+                ["--worker", name, *common],
+                args.timeout,
+                quiet_wait=args.quiet_wait,
+                max_noise=args.max_noise,
+                retries=args.retries,
+            )
             runs[name].append(result)
-            print(f"#   [{rep + 1}/{args.repeats}] {name}: {result.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, "
-                  f"{result['tries']} tr{'y' if result['tries'] == 1 else 'ies'}; other processes: "
-                  f"{result['others_before']:.1f} cores before, {result.get('others_cores', float('nan')):.1f} during)",
-                  flush=True)
+            print(
+                f"#   [{rep + 1}/{args.repeats}] {name}: {result.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, "
+                f"{result['tries']} tr{'y' if result['tries'] == 1 else 'ies'}; other processes: "
+                f"{result['others_before']:.1f} cores before, {result.get('others_cores', float('nan')):.1f} during)",
+                flush=True,
+            )
     results = {name: _merge(r, args.max_noise) for name, r in runs.items()}
 
     limit = results.get("limit", {})
@@ -372,42 +450,88 @@ def main(argv=None) -> int:
             rows.append([LABELS[name], f"n/a ({r['error']})", "", "", "", "", "", "", "", "", "", ""])
             continue
         if name == "limit":
-            rows.append([LABELS[name], C.fmt(limit_sps, ",.0f"), C.fmt(args.n_train / limit_sps, ".2f"), "", "", "",
-                         C.fmt(r["peak_rss_mb"], ".0f"), C.fmt(limit_sps / base_sps if base_sps else None, ".2f"),
-                         "100%", "matmuls only", f"{r['others_cores']:.1f}", r["runs"]])
+            rows.append(
+                [
+                    LABELS[name],
+                    C.fmt(limit_sps, ",.0f"),
+                    C.fmt(args.n_train / limit_sps, ".2f"),
+                    "",
+                    "",
+                    "",
+                    C.fmt(r["peak_rss_mb"], ".0f"),
+                    C.fmt(limit_sps / base_sps if base_sps else None, ".2f"),
+                    "100%",
+                    "matmuls only",
+                    f"{r['others_cores']:.1f}",
+                    r["runs"],
+                ]
+            )
             continue
         sec = r["epoch_seconds"]
         sps = r["n"] / C.median(sec)
-        rows.append([
-            LABELS[name],
-            C.fmt(sps, ",.0f"),
-            f"{C.median(sec):.2f} [{min(sec):.2f}-{max(sec):.2f}]",
-            C.fmt(C.median(r["epoch_cpu"]), ".2f"),
-            f"{C.median([f[0] for f in r['epoch_faults']]):.2f} / {C.median([f[1] for f in r['epoch_faults']]) / (r['n'] / BATCH):.0f}",
-            C.fmt(r["final_loss"], ".1f"),
-            f"{r['peak_rss_mb']:.0f} ({r['peak_rss_mb'] - r['rss_ready_mb']:+.0f})",
-            C.fmt(sps / base_sps if base_sps else None, ".2f"),
-            C.fmt(100 * sps / limit_sps if limit_sps else None, ".0f") + ("%" if limit_sps else ""),
-            r["how"],
-            f"{r['others_cores']:.1f}",
-            r["runs"],
-        ])
+        rows.append(
+            [
+                LABELS[name],
+                C.fmt(sps, ",.0f"),
+                f"{C.median(sec):.2f} [{min(sec):.2f}-{max(sec):.2f}]",
+                C.fmt(C.median(r["epoch_cpu"]), ".2f"),
+                f"{C.median([f[0] for f in r['epoch_faults']]):.2f} / {C.median([f[1] for f in r['epoch_faults']]) / (r['n'] / BATCH):.0f}",
+                C.fmt(r["final_loss"], ".1f"),
+                f"{r['peak_rss_mb']:.0f} ({r['peak_rss_mb'] - r['rss_ready_mb']:+.0f})",
+                C.fmt(sps / base_sps if base_sps else None, ".2f"),
+                C.fmt(100 * sps / limit_sps if limit_sps else None, ".0f") + ("%" if limit_sps else ""),
+                r["how"],
+                f"{r['others_cores']:.1f}",
+                r["runs"],
+            ]
+        )
     print()
-    print(C.table(["contender", "samples/s", "s/epoch median [min-max]", "CPU s/epoch", "sys s/epoch / page faults/step", "last-epoch train loss (nats)",
-                   "peak RSS MiB (+ in fit)", "x vaelab", "of limit", "epoch timing", "others' cores", "quiet runs"], rows,
-                  align="lrrrrrrrrlrr"))
+    print(
+        C.table(
+            [
+                "contender",
+                "samples/s",
+                "s/epoch median [min-max]",
+                "CPU s/epoch",
+                "sys s/epoch / page faults/step",
+                "last-epoch train loss (nats)",
+                "peak RSS MiB (+ in fit)",
+                "x vaelab",
+                "of limit",
+                "epoch timing",
+                "others' cores",
+                "quiet runs",
+            ],
+            rows,
+            align="lrrrrrrrrlrr",
+        )
+    )
     if "matmuls" in limit:
-        print(f"\nmatmul limit: {len(limit['matmuls'])} matmuls per step, {limit['step_seconds'] * 1e3:.2f} ms/step "
-              f"= {limit['gflops']:.1f} GFLOP/s; forward {limit['forward_flops_per_sample'] / 1e6:.3f} MFLOP/sample; "
-              f"the 3 x forward FLOPs convention at that rate gives {limit['samples_per_s_3x']:,.0f} samples/s")
-        print(C.table(["matmul (m x k @ k x n, layout)", "us", "GFLOP/s"],
-                      [[f"{t['m']}x{t['k']} @ {t['k']}x{t['n']} ({t['layout']})", f"{t['seconds'] * 1e6:.1f}",
-                        f"{t['gflops']:.1f}"] for t in limit["matmuls"]]))
-    print(f"\n# loadavg after: {C.machine()['loadavg'][0]:.2f}. x vaelab = samples/s over vaelab's (> 1: faster). "
-          f"Peak RSS includes the data set ({args.n_train * 784 * 4 / 2**20:.0f} MiB as float32, a quarter as uint8); "
-          "(+N) is the growth over the RSS just before training (libraries imported, data loaded). "
-          "others' cores: CPU used by other processes during the runs used (worst), the noise indicator; quiet runs: "
-          "runs within --max-noise, whose epochs are pooled (0/N: none was quiet, all pooled).")
+        print(
+            f"\nmatmul limit: {len(limit['matmuls'])} matmuls per step, {limit['step_seconds'] * 1e3:.2f} ms/step "
+            f"= {limit['gflops']:.1f} GFLOP/s; forward {limit['forward_flops_per_sample'] / 1e6:.3f} MFLOP/sample; "
+            f"the 3 x forward FLOPs convention at that rate gives {limit['samples_per_s_3x']:,.0f} samples/s"
+        )
+        print(
+            C.table(
+                ["matmul (m x k @ k x n, layout)", "us", "GFLOP/s"],
+                [
+                    [
+                        f"{t['m']}x{t['k']} @ {t['k']}x{t['n']} ({t['layout']})",
+                        f"{t['seconds'] * 1e6:.1f}",
+                        f"{t['gflops']:.1f}",
+                    ]
+                    for t in limit["matmuls"]
+                ],
+            )
+        )
+    print(
+        f"\n# loadavg after: {C.machine()['loadavg'][0]:.2f}. x vaelab = samples/s over vaelab's (> 1: faster). "
+        f"Peak RSS includes the data set ({args.n_train * 784 * 4 / 2**20:.0f} MiB as float32, a quarter as uint8); "
+        "(+N) is the growth over the RSS just before training (libraries imported, data loaded). "
+        "others' cores: CPU used by other processes during the runs used (worst), the noise indicator; quiet runs: "
+        "runs within --max-noise, whose epochs are pooled (0/N: none was quiet, all pooled)."
+    )
     return 0
 
 

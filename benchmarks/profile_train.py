@@ -194,15 +194,17 @@ def main(argv=None) -> int:
 
     C.set_threads(args.threads)
     info = C.machine()
-    print(f"# profile_train  {info['date']}  nproc={info['nproc']}  cpu={info['cpu']!r}  torch={torch.__version__}"
-          f"  threads={torch.get_num_threads()}  loadavg={info['loadavg'][0]:.2f}")
+    print(
+        f"# profile_train  {info['date']}  nproc={info['nproc']}  cpu={info['cpu']!r}  torch={torch.__version__}"
+        f"  threads={torch.get_num_threads()}  loadavg={info['loadavg'][0]:.2f}"
+    )
     n = max(args.steps * BATCH, 12800)
     X_u8 = torch.from_numpy(C.fashion_mnist("train", n, uint8=True))
     X = X_u8.float().mul_(1 / 255)
     variants = make_variants(X, X_u8, args.steps)
     times: dict[str, list[float]] = {name: [] for name in variants}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
-    for name, (setup, run) in variants.items():  # warm-up round, not counted
+    for setup, run in variants.values():  # warm-up round, not counted
         run(setup())
     others = []
     for _ in range(args.rounds):
@@ -215,25 +217,46 @@ def main(argv=None) -> int:
             cpu[name].append(1e3 * own / args.steps)
             others.append(max(0.0, (C._cpu_busy_seconds() - b0 - own) / wall))
     base, base_cpu = C.median(times["vaelab train() (fused Adam)"]), C.median(cpu["vaelab train() (fused Adam)"])
-    print(f"\nms per optimiser step (batch {BATCH}), median of {args.rounds} interleaved rounds of {args.steps} steps; "
-          f"other processes used {C.median(others):.1f} cores (median; max {max(others):.1f}):")
-    print(C.table(["variant", "wall ms/step", "[min-max]", "x vaelab train()", "CPU ms/step", "x vaelab (CPU)"],
-                  [[name, f"{C.median(t):.2f}", f"[{min(t):.2f}-{max(t):.2f}]", f"{base / C.median(t):.2f}",
-                    f"{C.median(cpu[name]):.2f}", f"{base_cpu / C.median(cpu[name]):.2f}"]
-                   for name, t in times.items()]))
+    print(
+        f"\nms per optimiser step (batch {BATCH}), median of {args.rounds} interleaved rounds of {args.steps} steps; "
+        f"other processes used {C.median(others):.1f} cores (median; max {max(others):.1f}):"
+    )
+    print(
+        C.table(
+            ["variant", "wall ms/step", "[min-max]", "x vaelab train()", "CPU ms/step", "x vaelab (CPU)"],
+            [
+                [
+                    name,
+                    f"{C.median(t):.2f}",
+                    f"[{min(t):.2f}-{max(t):.2f}]",
+                    f"{base / C.median(t):.2f}",
+                    f"{C.median(cpu[name]):.2f}",
+                    f"{base_cpu / C.median(cpu[name]):.2f}",
+                ]
+                for name, t in times.items()
+            ],
+        )
+    )
 
     rows = []
     for label, vaelab_module in [("vaelab module", True), ("plain module", False)]:
         for fused in (False, True):
             ph = phases(build(vaelab_module), X, args.steps, fused)
-            rows.append([f"{label}, {'fused' if fused else 'default'} Adam", *(f"{v:.2f}" for v in ph.values()),
-                         f"{sum(ph.values()):.2f}"])
+            rows.append(
+                [
+                    f"{label}, {'fused' if fused else 'default'} Adam",
+                    *(f"{v:.2f}" for v in ph.values()),
+                    f"{sum(ph.values()):.2f}",
+                ]
+            )
     print("\nms per step by phase (one pass each, so noisier):")
     print(C.table(["variant", "loss (forward)", "backward", "optimizer.step", "total"], rows))
 
     for label, vaelab_module in [("vaelab module", True), ("plain module", False)]:
         table, n_ops, ms = profile_ops(build(vaelab_module), X, 30, args.top)
-        print(f"\ntorch.profiler, {label}, default Adam: {n_ops:.0f} aten ops per step, {ms:.2f} ms/step under the profiler")
+        print(
+            f"\ntorch.profiler, {label}, default Adam: {n_ops:.0f} aten ops per step, {ms:.2f} ms/step under the profiler"
+        )
         print(table)
     print(f"# loadavg after: {C.machine()['loadavg'][0]:.2f}")
     return 0

@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import REPO, fashion_mnist, import_vaelab, machine, set_threads
 
 # Test log-likelihoods (nats) of the paper's Table (Fashion-MNIST, MLP models).
@@ -61,7 +60,9 @@ def binarised_once(images: np.ndarray, seed: int) -> np.ndarray:
 
 def commit() -> str:
     out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src"], capture_output=True, text=True).stdout
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "src"], capture_output=True, text=True
+    ).stdout
     return out.stdout.strip() + ("+dirty" if dirty.strip() else "")
 
 
@@ -108,8 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         "monte_carlo_standard_error": float(estimate.standard_error.double().square().sum().sqrt() / len(ll)),
         "effective_sample_size_median": float(estimate.effective_sample_size.median()),
         "paper_nats": PAPER[args.row],
-        "protocol": {**PROTOCOL, **ROWS[args.row], "epochs": args.epochs, "patience": args.patience,
-                     "iw_samples": args.iw_samples, "n_test": len(ll), "test_binarisation_seed": args.seed + 1},
+        "protocol": {
+            **PROTOCOL,
+            **ROWS[args.row],
+            "epochs": args.epochs,
+            "patience": args.patience,
+            "iw_samples": args.iw_samples,
+            "n_test": len(ll),
+            "test_binarisation_seed": args.seed + 1,
+        },
         "epochs_trained": len(estimator.history_["train"]["loss"]),
         "best_epoch": estimator.history_["best_epoch"],
         "fit_seconds_this_run": fit_seconds,
@@ -119,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
     }
     (args.out / "result.json").write_text(json.dumps(result, indent=2))
-    print(f"{args.row}: {result['test_log_likelihood_nats']:.2f} nats (paper {PAPER[args.row]:.2f}), "
-          f"±{result['monte_carlo_standard_error']:.2f} Monte Carlo, ±{result['sem_over_test_images']:.2f} over images")
+    print(
+        f"{args.row}: {result['test_log_likelihood_nats']:.2f} nats (paper {PAPER[args.row]:.2f}), "
+        f"±{result['monte_carlo_standard_error']:.2f} Monte Carlo, ±{result['sem_over_test_images']:.2f} over images"
+    )
     return 0
 
 

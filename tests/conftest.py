@@ -20,6 +20,8 @@ def fitted(digits):
     return {
         # Bernoulli decoders on the [0, 1] values as given: the tests' numbers are of that model.
         "pca": PCA(latent_dim=2, preprocessing="none", random_state=0).fit(X_train),
-        "ae": Autoencoder(latent_dim=2, epochs=60, likelihood="bernoulli", preprocessing="none", random_state=0).fit(X_train),
+        "ae": Autoencoder(latent_dim=2, epochs=60, likelihood="bernoulli", preprocessing="none", random_state=0).fit(
+            X_train
+        ),
         "vae": VAE(latent_dim=2, epochs=60, likelihood="bernoulli", preprocessing="none", random_state=0).fit(X_train),
     }

@@ -13,8 +13,13 @@ SRC = os.path.join(os.path.dirname(__file__), "..", "src")
 def _applied(**env) -> str:
     code = "from vaelab.allocator import retain_freed_memory as r; print(r(), r())"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**environ, "PYTHONPATH": SRC, **env}, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**environ, "PYTHONPATH": SRC, **env},
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 

@@ -13,7 +13,9 @@ from vaelab import load
 
 def vaelab(*args, cwd=None):
     env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "src")}
-    return subprocess.run([sys.executable, "-m", "vaelab", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "vaelab", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -23,7 +25,17 @@ def test_help_lists_commands_and_every_parameter_flag():
     for command in ("fit", "encode", "sample", "evaluate", "compare"):
         assert command in out.stdout
     fit_help = vaelab("fit", "--help").stdout
-    for flag in ("--latent-dim", "--hidden", "--likelihood", "--epochs", "--batch-size", "--lr", "--random-state", "--beta", "--preprocessing"):
+    for flag in (
+        "--latent-dim",
+        "--hidden",
+        "--likelihood",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--random-state",
+        "--beta",
+        "--preprocessing",
+    ):
         assert flag in fit_help
 
 
@@ -32,7 +44,9 @@ def test_help_lists_commands_and_every_parameter_flag():
 def test_fit_encode_sample_evaluate(tmp_path, model):
     run = tmp_path / "run"
     training = [] if model == "pca" else ["--epochs", "2"]
-    fit = vaelab("fit", "--model", model, "--data", "digits", "--latent-dim", "2", *training, "--quiet", "--out", str(run))
+    fit = vaelab(
+        "fit", "--model", model, "--data", "digits", "--latent-dim", "2", *training, "--quiet", "--out", str(run)
+    )
     assert fit.returncode == 0, fit.stderr
     estimator = load(run)
     assert estimator.latent_dim == 2 and estimator.preprocessing == "scale"
@@ -59,7 +73,9 @@ def test_fit_encode_sample_evaluate(tmp_path, model):
 @pytest.mark.slow
 def test_conditional_vae_fits_on_labels_and_samples_a_chosen_class(tmp_path):
     run = tmp_path / "cvae"
-    fit = vaelab("fit", "--model", "cvae", "--data", "digits", "--latent-dim", "2", "--epochs", "2", "--quiet", "--out", str(run))
+    fit = vaelab(
+        "fit", "--model", "cvae", "--data", "digits", "--latent-dim", "2", "--epochs", "2", "--quiet", "--out", str(run)
+    )
     assert fit.returncode == 0, fit.stderr
     np.testing.assert_array_equal(load(run).classes_, np.arange(10))
     sample = vaelab("sample", str(run), "--label", "7", "-n", "5", "--out", str(tmp_path / "sevens.npy"))
@@ -79,8 +95,9 @@ def test_conditional_vae_fits_on_labels_and_samples_a_chosen_class(tmp_path):
 
 @pytest.mark.slow
 def test_compare_table_metrics_models_and_a_report_that_redraws_the_same(tmp_path):
-    import jsonschema
     from importlib.resources import files
+
+    import jsonschema
 
     out = vaelab("compare", "--epochs", "2", "--iw-samples", "20", "--quiet", "--out", str(tmp_path / "cmp"))
     assert out.returncode == 0, out.stderr
@@ -112,12 +129,15 @@ def test_csv_tables_get_standardised_gaussian_models(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args, message", [
-    (["fit", "--data", "no-such-data", "--out", "x"], "neither a named data set"),
-    (["fit", "--model", "pca", "--beta", "2", "--out", "x"], "--model pca does not take --beta"),
-    (["fit", "--likelihood", "poisson", "--out", "x"], "unknown likelihood 'poisson'"),
-    (["sample", "missing-run", "--out", "s.npy"], "no saved model at missing-run"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "--data", "no-such-data", "--out", "x"], "neither a named data set"),
+        (["fit", "--model", "pca", "--beta", "2", "--out", "x"], "--model pca does not take --beta"),
+        (["fit", "--likelihood", "poisson", "--out", "x"], "unknown likelihood 'poisson'"),
+        (["sample", "missing-run", "--out", "s.npy"], "no saved model at missing-run"),
+    ],
+)
 def test_errors_are_one_line_with_nonzero_exit(tmp_path, args, message):
     out = vaelab(*args, cwd=tmp_path)
     assert out.returncode == 2
@@ -136,8 +156,20 @@ def test_existing_run_directory_is_refused_without_resume_or_overwrite(tmp_path)
 
 @pytest.mark.slow
 def test_sweep_gives_one_row_per_beta_with_rate_falling_as_beta_grows(tmp_path):
-    out = vaelab("sweep", "--beta", "0.25,1,4", "--latent-dim", "4", "--epochs", "15", "--iw-samples", "10",
-                 "--quiet", "--out", str(tmp_path / "sw"))
+    out = vaelab(
+        "sweep",
+        "--beta",
+        "0.25,1,4",
+        "--latent-dim",
+        "4",
+        "--epochs",
+        "15",
+        "--iw-samples",
+        "10",
+        "--quiet",
+        "--out",
+        str(tmp_path / "sw"),
+    )
     assert out.returncode == 0, out.stderr
     points = json.loads((tmp_path / "sw" / "sweep.json").read_text())["points"]
     assert [p["beta"] for p in points] == [0.25, 1.0, 4.0]

@@ -6,10 +6,10 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
+from test_models import elbo_terms
 from vaelab import ConditionalVAE, DataError, ModelFileError, load
 from vaelab.likelihoods import make_likelihood
 from vaelab.models import VAE as VAEModule
-from test_models import elbo_terms
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,9 @@ def labelled_digits():
 @pytest.fixture(scope="module")
 def cvae(labelled_digits):
     X, y, _, _ = labelled_digits
-    model = ConditionalVAE(latent_dim=2, architecture="mlp", preprocessing="scale", pixel_max=16, epochs=60, random_state=0)
+    model = ConditionalVAE(
+        latent_dim=2, architecture="mlp", preprocessing="scale", pixel_max=16, epochs=60, random_state=0
+    )
     return model.fit(X, y)
 
 
@@ -86,14 +88,17 @@ def test_string_labels_and_conv_networks(labelled_digits):
         model.transform(X[:2], [1, 2])
 
 
-@pytest.mark.parametrize("labels, match", [
-    (None, "needs the class labels"),
-    (np.zeros(5), "got 5 labels for 40"),
-    (np.zeros((40, 2)), r"shape \(n,\)"),
-    (np.full(40, np.nan), "non-integer or NaN"),
-    (np.arange(40) + 0.5, "non-integer"),
-    (np.array([object()] * 40), "dtype object"),
-])
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (None, "needs the class labels"),
+        (np.zeros(5), "got 5 labels for 40"),
+        (np.zeros((40, 2)), r"shape \(n,\)"),
+        (np.full(40, np.nan), "non-integer or NaN"),
+        (np.arange(40) + 0.5, "non-integer"),
+        (np.array([object()] * 40), "dtype object"),
+    ],
+)
 def test_bad_labels_are_refused_in_fit(labelled_digits, labels, match):
     X = labelled_digits[0][:40]
     with pytest.raises(DataError, match=match):

@@ -121,11 +121,14 @@ def test_conv_vae_training_lowers_the_loss_on_digits(digits):
     assert after < before - 8, (before, after)
 
 
-@pytest.mark.parametrize("shape, match", [
-    ((28, 28), r"three positive ints \(C, H, W\), got \(28, 28\)"),
-    ((1, 0, 8), r"got \(1, 0, 8\)"),
-    ((1, 8.0, 8), r"got \(1, 8.0, 8\)"),
-])
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ((28, 28), r"three positive ints \(C, H, W\), got \(28, 28\)"),
+        ((1, 0, 8), r"got \(1, 0, 8\)"),
+        ((1, 8.0, 8), r"got \(1, 8.0, 8\)"),
+    ],
+)
 def test_bad_sample_shape_raises(shape, match):
     with pytest.raises(ConfigError, match=match):
         conv_encoder(shape, 4)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vaelab.data import Dataset, Preprocessing, default_preprocessing, load, read_idx
-from vaelab.data import _arrays
+from vaelab.data import Dataset, Preprocessing, _arrays, default_preprocessing, load, read_idx
 from vaelab.data.builtin import digits_split
 from vaelab.errors import ConfigError, DataError
+
 
 @pytest.fixture
 def rng():
@@ -100,8 +100,12 @@ def test_unknown_sources_and_options(tmp_path):
 # -- .npy / .npz ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("shape", "dtype", "sample_shape", "pixel_max"),
-    [((6, 3), np.float32, (3,), None), ((6, 4, 5), np.uint8, (1, 4, 5), 255.0),
-     ((6, 3, 4, 5), np.uint8, (3, 4, 5), 255.0), ((6, 4, 5), np.float64, (1, 4, 5), 1.0)],
+    [
+        ((6, 3), np.float32, (3,), None),
+        ((6, 4, 5), np.uint8, (1, 4, 5), 255.0),
+        ((6, 3, 4, 5), np.uint8, (3, 4, 5), 255.0),
+        ((6, 4, 5), np.float64, (1, 4, 5), 1.0),
+    ],
 )
 def test_npy_round_trip_memory_mapped(rng, tmp_path, shape, dtype, sample_shape, pixel_max):
     X = (rng.random(shape) * (255 if dtype == np.uint8 else 1)).astype(dtype)
@@ -182,9 +186,13 @@ def test_csv_tsv_round_trips(rng, tmp_path):
 @pytest.mark.parametrize(
     ("text", "options", "error", "match"),
     [
-        ("a,colour\n1,red\n2,blue\n", {}, DataError,
-         r"column 'colour' is not numeric \(first bad value 'red' on line 2\); drop it or pass "
-         r"label_column='colour' \(--label-column colour\)"),
+        (
+            "a,colour\n1,red\n2,blue\n",
+            {},
+            DataError,
+            r"column 'colour' is not numeric \(first bad value 'red' on line 2\); drop it or pass "
+            r"label_column='colour' \(--label-column colour\)",
+        ),
         ("a,b\n1,2\n3\n", {}, DataError, "line 3 has 1 fields but line 1 has 2"),
         ("a,b\n1,\n", {}, DataError, "column 'b' has an empty value on line 2"),
         ("a,b\n1,nan\ninf,2\n", {}, DataError, r"2 NaN/inf values \(first at line 2, column 'b'\)"),
@@ -219,7 +227,9 @@ def test_idx_pair_round_trip(rng, tmp_path, gz):
     np.testing.assert_array_equal(ds.y_train, labels)
 
 
-@pytest.mark.parametrize(("code", "X"), [(0x0D, np.linspace(-2, 3, 12).reshape(3, 4)), (0x0C, np.arange(6).reshape(2, 3))])
+@pytest.mark.parametrize(
+    ("code", "X"), [(0x0D, np.linspace(-2, 3, 12).reshape(3, 4)), (0x0C, np.arange(6).reshape(2, 3))]
+)
 def test_idx_other_dtypes(tmp_path, code, X):
     (tmp_path / "f.idx").write_bytes(idx_bytes(X, code))
     np.testing.assert_array_equal(read_idx(tmp_path / "f.idx"), X.astype(np.float32 if code == 0x0D else int))
@@ -366,9 +376,12 @@ def test_binarize_threshold_static_dynamic(rng):
         ({"kind": "whiten"}, ConfigError, "preprocessing must be one of 'auto', 'none', 'scale', 'standardize'"),
         ({"kind": "scale"}, ConfigError, "preprocessing='scale' needs pixel_max"),
         ({"kind": "scale", "pixel_max": 10.0}, DataError, r"values span \[0, 255\]"),
-        ({"kind": "standardize", "binarize": "static"}, ConfigError,
-         r"binarize='static' needs preprocessing='scale' .* but preprocessing='standardize'; pass "
-         r"preprocessing='scale' with pixel_max, or binarize='none'"),
+        (
+            {"kind": "standardize", "binarize": "static"},
+            ConfigError,
+            r"binarize='static' needs preprocessing='scale' .* but preprocessing='standardize'; pass "
+            r"preprocessing='scale' with pixel_max, or binarize='none'",
+        ),
         ({"kind": "scale", "pixel_max": 255, "binarize": "maybe"}, ConfigError, "binarize must be one of"),
         ({"kind": "scale", "pixel_max": 255, "threshold": 1.5}, ConfigError, "Preprocessing.threshold"),
     ],

@@ -89,13 +89,19 @@ def test_field_count_message_names_the_separator_and_the_option(tmp_path):
         read(tmp_path, "a,b\n1,2\n3,4,5\n")
     message = str(info.value)
     assert "line 3 has 3 fields but line 1 has 2" in message
-    assert "fields are split on commas: if the file uses another separator, pass delimiter=';' or delimiter='\\t'" in message
+    assert (
+        "fields are split on commas: if the file uses another separator, pass delimiter=';' or delimiter='\\t'"
+        in message
+    )
     assert "--header" not in message and "--delimiter" not in message  # flags the CLI lacks
 
 
 def test_feature_names_leave_out_the_label_column(tmp_path):
-    ds = read(tmp_path, "sepal length (cm),species,petal length (cm)\n5.1,setosa,1.4\n4.9,versicolor,1.3\n",
-              label_column="species")
+    ds = read(
+        tmp_path,
+        "sepal length (cm),species,petal length (cm)\n5.1,setosa,1.4\n4.9,versicolor,1.3\n",
+        label_column="species",
+    )
     assert ds.feature_names == ("sepal length (cm)", "petal length (cm)")
     assert list(ds.y_train) == ["setosa", "versicolor"]
 
@@ -104,18 +110,30 @@ def test_feature_names_leave_out_the_label_column(tmp_path):
     ("text", "options", "expected", "absent"),
     [
         # a gap in a numeric column: impute or drop, and no --label-column for a feature column
-        ("sepal length (cm),petal length (cm)\n5.1,1.4\n4.9,n/a\n5.0,NA\n4.7,1.3\n", {},
-         "column 'petal length (cm)' has a missing value ('n/a') on line 3 (and 1 more in this column); "
-         "fill it in (impute) or drop the row", "--label-column"),
+        (
+            "sepal length (cm),petal length (cm)\n5.1,1.4\n4.9,n/a\n5.0,NA\n4.7,1.3\n",
+            {},
+            "column 'petal length (cm)' has a missing value ('n/a') on line 3 (and 1 more in this column); "
+            "fill it in (impute) or drop the row",
+            "--label-column",
+        ),
         # a text column: that one may well be the label
-        ("width,kind\n1,cat\n2,dog\n3,cat\n", {},
-         "column 'kind' is not numeric (first bad value 'cat' on line 2); drop it or pass "
-         "label_column='kind' (--label-column kind)", "header=True"),
+        (
+            "width,kind\n1,cat\n2,dog\n3,cat\n",
+            {},
+            "column 'kind' is not numeric (first bad value 'cat' on line 2); drop it or pass "
+            "label_column='kind' (--label-column kind)",
+            "header=True",
+        ),
         # the flag is quoted the way a shell needs it
         ("x,class name\n1,a\n2,b\n", {}, "--label-column 'class name'", None),
         # one stray word among numbers: fix the cell, not a label column
-        ("a,b\n1,2\n3,4\n5,oops\n6,7\n8,9\n", {}, "first bad value 'oops' on line 4); fix the value or drop the row",
-         "--label-column"),
+        (
+            "a,b\n1,2\n3,4\n5,oops\n6,7\n8,9\n",
+            {},
+            "first bad value 'oops' on line 4); fix the value or drop the row",
+            "--label-column",
+        ),
     ],
 )
 def test_bad_cells_are_named_with_the_right_advice(tmp_path, text, options, expected, absent):

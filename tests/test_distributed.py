@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab import Autoencoder, VAE
+from vaelab import VAE, Autoencoder
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-PARAMS = dict(latent_dim=3, hidden=(32,), epochs=4, batch_size=64, validation_fraction=0.0, patience=None, random_state=0)
+PARAMS = dict(
+    latent_dim=3, hidden=(32,), epochs=4, batch_size=64, validation_fraction=0.0, patience=None, random_state=0
+)
 
 _SCRIPT = f"""
 import sys
@@ -34,9 +36,19 @@ def test_two_ranks_end_identical_and_match_one_process_with_the_same_global_batc
     script = tmp_path / "fit.py"
     script.write_text(_SCRIPT)
     run = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
-         str(script), str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--standalone",
+            str(script),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     X = np.random.default_rng(0).uniform(size=(512, 16)).astype(np.float32)

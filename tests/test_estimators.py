@@ -61,7 +61,9 @@ def test_vae_score_is_importance_sampled_and_tightens_with_k(fitted, digits):
     vae = fitted["vae"]
     k1, k100 = vae.score(X_test, n_samples=1), vae.score(X_test, n_samples=100)
     assert k100 > k1
-    np.testing.assert_array_equal(vae.score_samples(X_test[:20], n_samples=50), vae.score_samples(X_test[:20], n_samples=50))
+    np.testing.assert_array_equal(
+        vae.score_samples(X_test[:20], n_samples=50), vae.score_samples(X_test[:20], n_samples=50)
+    )
 
 
 def test_autoencoder_reconstructs_better_than_pca(fitted, digits):
@@ -150,11 +152,14 @@ def test_nan_and_inf_are_located(digits):
         VAE().fit(X)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((0, 4)), "contains no samples"),
-    (np.zeros(5), "must be 2-D"),
-    (np.array([["a", "b"]]), "values are text.*needs real numbers"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((0, 4)), "contains no samples"),
+        (np.zeros(5), "must be 2-D"),
+        (np.array([["a", "b"]]), "values are text.*needs real numbers"),
+    ],
+)
 def test_bad_arrays(bad, match):
     with pytest.raises(DataError, match=match):
         PCA().fit(bad)
@@ -180,18 +185,21 @@ def test_defaults_learn_any_real_table(cls):
     assert abs(model.sample(200, random_state=0).mean() - X.mean()) < 5
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"likelihood": "poisson"}, "unknown likelihood 'poisson'"),
-    ({"latent_dim": 0}, "latent_dim must be an integer >= 1"),
-    ({"epochs": 2.5}, "epochs must be an integer"),
-    ({"lr": -1.0}, "lr must be a positive number"),
-    ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\)"),
-    ({"hidden": (64, 0)}, "each hidden size"),
-    ({"hidden": 4}, "hidden must be a tuple"),
-    ({"random_state": -1}, "random_state must be None"),
-    ({"device": "meta"}, "unknown device"),
-    ({"device": "tpu"}, "unknown device"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"likelihood": "poisson"}, "unknown likelihood 'poisson'"),
+        ({"latent_dim": 0}, "latent_dim must be an integer >= 1"),
+        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"lr": -1.0}, "lr must be a positive number"),
+        ({"validation_fraction": 1.0}, r"validation_fraction must be in \[0, 1\)"),
+        ({"hidden": (64, 0)}, "each hidden size"),
+        ({"hidden": 4}, "hidden must be a tuple"),
+        ({"random_state": -1}, "random_state must be None"),
+        ({"device": "meta"}, "unknown device"),
+        ({"device": "tpu"}, "unknown device"),
+    ],
+)
 def test_bad_parameters(digits, params, match):
     with pytest.raises(ConfigError, match=match):
         VAE(**{"epochs": 1, **params}).fit(digits[0])
@@ -209,10 +217,12 @@ def test_preprocessing_answers_in_user_units_and_keeps_image_shape(tmp_path):
     from sklearn.datasets import load_digits
 
     images = load_digits().images.astype(np.float32)  # (n, 8, 8), values 0..16
-    model = VAE(latent_dim=2, preprocessing="scale", pixel_max=16, likelihood="bernoulli", epochs=2, random_state=0).fit(images)
+    model = VAE(
+        latent_dim=2, preprocessing="scale", pixel_max=16, likelihood="bernoulli", epochs=2, random_state=0
+    ).fit(images)
     assert model.sample_shape_ == (8, 8) and model.n_features_in_ == 64  # as given to fit (issue 16)
     samples = model.sample(5, random_state=0)
-    assert samples.shape == (5, 8, 8) and 0 <= samples.min() and samples.max() <= 16
+    assert samples.shape == (5, 8, 8) and samples.min() >= 0 and samples.max() <= 16
     assert model.reconstruct(images[:3]).shape == (3, 8, 8)
     np.testing.assert_array_equal(model.transform(images[:3]), model.transform(images[:3].reshape(3, 64)))
     model.save(tmp_path / "m")
@@ -248,7 +258,9 @@ def test_memory_mapped_data_is_read_batch_by_batch(tmp_path, monkeypatch, digits
     assert isinstance(mapped, np.memmap)
     monkeypatch.setattr(rows, "TRAIN_IN_MEMORY_LIMIT", 0)  # treat this small file as larger than memory
     reads = []
-    monkeypatch.setattr(MappedRows, "__getitem__", lambda self, i, f=MappedRows.__getitem__: reads.append(len(i)) or f(self, i))
+    monkeypatch.setattr(
+        MappedRows, "__getitem__", lambda self, i, f=MappedRows.__getitem__: reads.append(len(i)) or f(self, i)
+    )
     # The autoencoder is deterministic, so reading rows in file order within a batch changes nothing.
     from_disk = Autoencoder(epochs=2, batch_size=100, random_state=0).fit(mapped)
     assert reads and max(reads) <= 400  # batches (and validation chunks), never the whole file

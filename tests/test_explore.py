@@ -39,8 +39,15 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("explore-runs")
     X, y = (ds := load_data("digits")).X_train, ds.y_train
     epochs, hidden = (40, (128,)) if SCREENSHOTS else (4, (32,))
-    small = dict(latent_dim=2, hidden=hidden, epochs=epochs, preprocessing="scale", pixel_max=PIXEL_MAX,
-                 random_state=0, patience=None)
+    small = dict(
+        latent_dim=2,
+        hidden=hidden,
+        epochs=epochs,
+        preprocessing="scale",
+        pixel_max=PIXEL_MAX,
+        random_state=0,
+        patience=None,
+    )
     vaelab.PCA(latent_dim=2, preprocessing="scale", pixel_max=PIXEL_MAX).fit(X).save(root / "cmp" / "models" / "PCA")
     vaelab.Autoencoder(**small).fit(X).save(root / "cmp" / "models" / "Autoencoder")
     vaelab.VAE(**small).fit(X).save(root / "cmp" / "models" / "VAE")
@@ -197,8 +204,13 @@ def test_other_origins_get_403(served, headers):
 
 
 def test_own_origin_is_served_with_a_strict_content_policy(served):
-    status, _ = _post(served, "/api/decode", {"model": "VAE", "codes": [[0.0, 0.0]]},
-                      Origin=f"http://localhost:{served.port}", Host=f"localhost:{served.port}")
+    status, _ = _post(
+        served,
+        "/api/decode",
+        {"model": "VAE", "codes": [[0.0, 0.0]]},
+        Origin=f"http://localhost:{served.port}",
+        Host=f"localhost:{served.port}",
+    )
     assert status == 200
     connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
     connection.request("GET", "/")
@@ -253,7 +265,9 @@ def page(served, tmp_path_factory):
     driver.quit()
 
 
-_PIXELS = """const c = arguments[0]; return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);"""
+_PIXELS = (
+    """const c = arguments[0]; return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);"""
+)
 
 
 def _pixels(driver, element) -> np.ndarray:
@@ -294,7 +308,9 @@ def test_pointer_decodes_live_and_equals_inverse_transform(page, served):
         previous = decoded.get_attribute("data-code")
         code = json.loads(previous)
         # The code is the pointer's place on the map (a 2-D latent: the map's axes are z0, z1).
-        np.testing.assert_allclose(code, [dx / 150 * extent, -dy / 150 * extent], atol=1.01 * 2 * extent / 300)  # a CSS pixel
+        np.testing.assert_allclose(
+            code, [dx / 150 * extent, -dy / 150 * extent], atol=1.01 * 2 * extent / 300
+        )  # a CSS pixel
         for name, model in explorer.models.items():  # every model decodes that same latent point
             view = _settled(page, f'canvas.decoded[data-model="{name}"]')
             if model.latent_dim == 2:
@@ -328,8 +344,12 @@ def test_interpolation_slider_ends_show_the_two_reconstructions(page, served):
     from selenium.webdriver.support.ui import WebDriverWait
 
     explorer, a, b = served.explorer, 7, 21
-    page.execute_script("""for (const [id, v] of [["a", arguments[0]], ["b", arguments[1]]]) {
-        const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event("change")); }""", a, b)
+    page.execute_script(
+        """for (const [id, v] of [["a", arguments[0]], ["b", arguments[1]]]) {
+        const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event("change")); }""",
+        a,
+        b,
+    )
     frames = f'canvas.interp-frame[data-ready="1"][data-ends="{a},{b}"]'
     WebDriverWait(page, 20).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, frames)) == len(explorer.models))
     slider = page.find_element(By.ID, "t")
@@ -380,11 +400,15 @@ def test_two_chosen_dimensions_with_the_others_held_at_example_a(page, served):
 
     model = served.explorer.models["pca5"]
     settings = {"projection": "dims", "dim-i": "3", "dim-j": "0", "hold": "a", "a": "9"}
-    page.execute_script("""for (const [id, v] of Object.entries(arguments[0])) {
-        const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event("change")); }""", settings)
+    page.execute_script(
+        """for (const [id, v] of Object.entries(arguments[0])) {
+        const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event("change")); }""",
+        settings,
+    )
     before = page.find_element(By.CSS_SELECTOR, 'canvas.decoded[data-model="pca5"]').get_attribute("data-code")
-    ActionChains(page).move_to_element_with_offset(page.find_element(By.CSS_SELECTOR, 'canvas.map[data-model="pca5"]'),
-                                                   25, 35).perform()
+    ActionChains(page).move_to_element_with_offset(
+        page.find_element(By.CSS_SELECTOR, 'canvas.map[data-model="pca5"]'), 25, 35
+    ).perform()
     view = _settled(page, 'canvas.decoded[data-model="pca5"]', before)
     u, v = page.execute_script("return [window.vaelabExplorer.u, window.vaelabExplorer.v]")
     expected = model.codes[9].copy()

@@ -44,10 +44,12 @@ def test_runs_are_found_by_model_folder_comparison_and_models_dir(runs):
     assert list(find_runs([str(runs / "cmp")])) == ["PCA", "VAE"]
     assert list(find_runs([str(runs / "cmp" / "models")])) == ["PCA", "VAE"]
     assert list(find_runs([str(runs / "cvae"), str(runs / "cmp" / "models" / "VAE"), str(runs / "cvae")])) == [
-        "cvae", "VAE", "cvae-2"]
+        "cvae",
+        "VAE",
+        "cvae-2",
+    ]
     with pytest.raises(vaelab.ConfigError, match="not a fitted model directory"):
         find_runs([str(runs / "nothing-here")])
-
 
 
 def test_tables_and_larger_latent_spaces(tmp_path):
@@ -73,7 +75,6 @@ def test_spherical_interpolation_keeps_the_norm_between_equal_norm_codes():
     np.testing.assert_allclose(path[[0, -1]], [z_a, z_b], atol=1e-12)
     line = interpolate(z_a, z_b, np.linspace(0, 1, 9), "linear")
     assert path_ratio(line) == pytest.approx(1.0) and path_ratio(np.ones((3, 2))) is None
-
 
 
 # ---------------------------------------------------------------- the command: URL, Ctrl-C, latency
@@ -118,14 +119,15 @@ def test_decode_of_a_28x28_conv_model_answers_within_50_ms(tmp_path):
     X = rng.integers(0, 256, size=(64, 1, 28, 28), dtype=np.uint8)
     vae = vaelab.VAE(latent_dim=16, epochs=1, preprocessing="scale", random_state=0, validation_fraction=0).fit(X)
     vae.save(tmp_path / "conv")
-    explorer = vaelab.explore.Explorer({"conv": vaelab.load(tmp_path / "conv")}, X[:20], None,
-                                       data_name="random 28x28", is_image=True)
+    explorer = vaelab.explore.Explorer(
+        {"conv": vaelab.load(tmp_path / "conv")}, X[:20], None, data_name="random 28x28", is_image=True
+    )
     server = ExplorerServer(explorer, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         times = []
-        for i in range(60):  # one keep-alive connection, as the page's fetches use
+        for _ in range(60):  # one keep-alive connection, as the page's fetches use
             body = json.dumps({"model": "conv", "codes": [rng.normal(size=16).tolist()]})
             start = time.perf_counter()
             connection.request("POST", "/api/decode", body=body, headers={"Content-Type": "application/json"})

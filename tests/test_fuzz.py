@@ -180,10 +180,25 @@ def _exercise(est, X) -> None:
 
 
 # -- strategies: arrays -------------------------------------------------------------------------
-_SPECIAL_FLOATS = [0.0, -0.0, 1.0, -1.0, 0.5, 255.0, 256.0, math.nan, math.inf, -math.inf,
-                   1e30, -1e30, 1e-30, 5e-324, 1e300, 65504.0]
-_DTYPES = ["int8", "int64", "uint8", "uint64", "float16", "float32", "float64", "bool",
-           "complex128", "object", "str"]
+_SPECIAL_FLOATS = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    255.0,
+    256.0,
+    math.nan,
+    math.inf,
+    -math.inf,
+    1e30,
+    -1e30,
+    1e-30,
+    5e-324,
+    1e300,
+    65504.0,
+]
+_DTYPES = ["int8", "int64", "uint8", "uint64", "float16", "float32", "float64", "bool", "complex128", "object", "str"]
 
 
 def _elements(dtype: str):
@@ -243,15 +258,57 @@ def plausible_arrays(draw):
     return X
 
 
-_PY_OBJECTS = st.sampled_from([None, 3, 1.5, "abc", b"xy", [[1, 2], [3]], [[]], [[1, "a"]], {"a": 1},
-                               [[1.0, 2.0], [3.0, 4.0]], [[[[[1.0]]]]], (), np.float64(1.0)])
+_PY_OBJECTS = st.sampled_from(
+    [
+        None,
+        3,
+        1.5,
+        "abc",
+        b"xy",
+        [[1, 2], [3]],
+        [[]],
+        [[1, "a"]],
+        {"a": 1},
+        [[1.0, 2.0], [3.0, 4.0]],
+        [[[[[1.0]]]]],
+        (),
+        np.float64(1.0),
+    ]
+)
 any_data = st.one_of(plausible_arrays(), hostile_arrays(), _PY_OBJECTS)
 
 
 # -- strategies: parameters ---------------------------------------------------------------------
-_COMMON_BAD = [None, True, False, 0, -1, 1, 2, 3, 0.0, 0.5, 1.5, -0.5, 1e30, -1e30, 1e-30,
-               math.nan, math.inf, -math.inf, "", "abc", "1", "none", np.int64(2), np.float32(0.5),
-               (), (4,), [4], b"x"]
+_COMMON_BAD = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    2,
+    3,
+    0.0,
+    0.5,
+    1.5,
+    -0.5,
+    1e30,
+    -1e30,
+    1e-30,
+    math.nan,
+    math.inf,
+    -math.inf,
+    "",
+    "abc",
+    "1",
+    "none",
+    np.int64(2),
+    np.float32(0.5),
+    (),
+    (4,),
+    [4],
+    b"x",
+]
 _PARAM_VALUES = {
     "latent_dim": [1, 2, 3, 16, np.int32(2), 2.0],
     "hidden": [(), (4,), (4, 4), (0,), (-1,), (2.5,), ("4",), [4], "4,4", (4, None), 4, None, (True,)],
@@ -334,8 +391,11 @@ def test_fit_on_hostile_data_succeeds_or_raises_vaelab_error(X, model, likelihoo
 
 
 @_fuzz(80)
-@given(model=st.sampled_from(["pca", "ae", "vae"]), data=st.data(),
-       kind=st.sampled_from(["unit_table", "signed_table", "uint8_images", "bool_table", "two_rows"]))
+@given(
+    model=st.sampled_from(["pca", "ae", "vae"]),
+    data=st.data(),
+    kind=st.sampled_from(["unit_table", "signed_table", "uint8_images", "bool_table", "two_rows"]),
+)
 def test_hostile_parameters_succeed_or_raise_vaelab_error(model, data, kind):
     params = data.draw(hostile_params(model), label="params")
     X = _fixed_data(kind)
@@ -408,7 +468,11 @@ def test_fitted_methods_on_hostile_inputs(name, method, n_samples, random_state,
         return
     with _time_limit(60):
         if method == "sample":
-            result = _expect_vaelab(fn, n_samples, random_state=random_state) if pass_extra else _expect_vaelab(fn, n_samples)
+            result = (
+                _expect_vaelab(fn, n_samples, random_state=random_state)
+                if pass_extra
+                else _expect_vaelab(fn, n_samples)
+            )
         elif method in ("score_samples", "score") and isinstance(est, VAE) and pass_extra:
             result = _expect_vaelab(fn, X, n_samples=n_samples)
         else:
@@ -431,7 +495,9 @@ def _rarely(data: st.DataObject, label: str) -> bool:
 
 def _corrupt(data: st.DataObject, raw: bytes) -> bytes:
     """The bytes unchanged about half the time, else truncated, flipped, extended or replaced."""
-    how = data.draw(st.sampled_from(["keep", "keep", "keep", "truncate", "flip", "append", "random"]), label="corruption")
+    how = data.draw(
+        st.sampled_from(["keep", "keep", "keep", "truncate", "flip", "append", "random"]), label="corruption"
+    )
     if how == "truncate" and raw:
         return raw[: data.draw(st.integers(0, len(raw) - 1), label="cut")]
     if how == "flip" and raw:
@@ -446,8 +512,26 @@ def _corrupt(data: st.DataObject, raw: bytes) -> bytes:
 
 def _npy_bytes(data) -> bytes:
     if _rarely(data, "crafted header"):
-        descr = data.draw(st.sampled_from(["'<f4'", "'>f8'", "'|u1'", "'<i8'", "'|b1'", "'<c16'", "'|O'",
-                                           "'<U3'", "'|V4'", "[('a', '<f4')]", "'<M8[s]'", "'<f2'", "'zz'", "3"]))
+        descr = data.draw(
+            st.sampled_from(
+                [
+                    "'<f4'",
+                    "'>f8'",
+                    "'|u1'",
+                    "'<i8'",
+                    "'|b1'",
+                    "'<c16'",
+                    "'|O'",
+                    "'<U3'",
+                    "'|V4'",
+                    "[('a', '<f4')]",
+                    "'<M8[s]'",
+                    "'<f2'",
+                    "'zz'",
+                    "3",
+                ]
+            )
+        )
         dims = data.draw(st.lists(st.sampled_from([0, 1, 2, 3, 2**31, 2**62, 2**63 - 1, -1]), max_size=4))
         shape = "(" + "".join(f"{d}, " for d in dims) + ")"
         order = data.draw(st.sampled_from(["False", "True", "None"]))
@@ -461,16 +545,42 @@ def _npy_bytes(data) -> bytes:
 
 
 def _npz_bytes(data) -> bytes:
-    keys = data.draw(_mostly([["X"], ["X", "y"], ["arr_0", "labels"]], [[], ["x", "data"], ["y"], ["X", "y", "labels"]]),
-                     label="keys")
+    keys = data.draw(
+        _mostly([["X"], ["X", "y"], ["arr_0", "labels"]], [[], ["x", "data"], ["y"], ["X", "y", "labels"]]),
+        label="keys",
+    )
     arrays = {k: data.draw(st.one_of(plausible_arrays(), hostile_arrays()), label=k) for k in keys}
     buf = io.BytesIO()
     (np.savez_compressed if data.draw(st.booleans()) else np.savez)(buf, **arrays)
     return _corrupt(data, buf.getvalue())
 
 
-_CELLS = ["1", "0", "-1", "0.5", "1e39", "-1e39", "1e30", "nan", "NaN", "inf", "-inf", "", " ", "a",
-          "label", '"1,2"', '"', " 3 ", "1e-45", "\ufeff1", "x,y", "0x10", "1_000", "\u00e9"]
+_CELLS = [
+    "1",
+    "0",
+    "-1",
+    "0.5",
+    "1e39",
+    "-1e39",
+    "1e30",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "",
+    " ",
+    "a",
+    "label",
+    '"1,2"',
+    '"',
+    " 3 ",
+    "1e-45",
+    "\ufeff1",
+    "x,y",
+    "0x10",
+    "1_000",
+    "\u00e9",
+]
 
 
 def _table_bytes(data, delimiter: str) -> bytes:
@@ -479,7 +589,9 @@ def _table_bytes(data, delimiter: str) -> bytes:
     ragged = _rarely(data, "ragged")
     rows = data.draw(st.lists(st.lists(cell, min_size=n_cols, max_size=n_cols + ragged), max_size=6), label="rows")
     if data.draw(st.booleans(), label="header"):
-        rows.insert(0, data.draw(st.lists(st.sampled_from(["a", "b", "label", "y", "1", ""]), min_size=n_cols, max_size=n_cols)))
+        rows.insert(
+            0, data.draw(st.lists(st.sampled_from(["a", "b", "label", "y", "1", ""]), min_size=n_cols, max_size=n_cols))
+        )
     sep = data.draw(st.sampled_from([delimiter, delimiter, ",", "\t", ";"]), label="separator")
     text = "\n".join(sep.join(r) for r in rows) + data.draw(st.sampled_from(["", "\n", "\n\n \n"]))
     raw = (("\ufeff" if data.draw(st.booleans(), label="bom") else "") + text).encode()
@@ -495,13 +607,16 @@ _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 
 def _idx_bytes(data) -> bytes:
     code = data.draw(_mostly(list(_IDX_DTYPES), _IDX_CODES), label="code")
     min_dims = 0 if _rarely(data, "no dims") else 1
-    dims = data.draw(st.lists(_mostly([1, 2, 3, 4], [0, 2**31, 2**32 - 1]), min_size=min_dims, max_size=4), label="dims")
+    dims = data.draw(
+        st.lists(_mostly([1, 2, 3, 4], [0, 2**31, 2**32 - 1]), min_size=min_dims, max_size=4), label="dims"
+    )
     head = struct.pack(">HBB", 0, code, len(dims)) + b"".join(struct.pack(">I", d) for d in dims)
     n = math.prod(dims) if dims else 0
     itemsize = np.dtype(_IDX_DTYPES.get(code, "u1")).itemsize
     if n * itemsize <= 512 and not _rarely(data, "random payload"):
-        payload = np.array(data.draw(st.lists(st.sampled_from([0.0, 1.0, 255.0, math.nan, math.inf, 1e30]),
-                                              min_size=n, max_size=n)))
+        payload = np.array(
+            data.draw(st.lists(st.sampled_from([0.0, 1.0, 255.0, math.nan, math.inf, 1e30]), min_size=n, max_size=n))
+        )
         with np.errstate(all="ignore"):
             payload = payload.astype(_IDX_DTYPES.get(code, ">u1")).tobytes()
     else:
@@ -557,12 +672,19 @@ def _write_source(data, root: Path) -> tuple[Path, dict]:
         for i in range(data.draw(_mostly([2, 3], [0, 1]), label="n images")):
             suffix = data.draw(_mostly([".png", ".jpg"], [".JPEG", ".txt", ".gif"]), label="suffix")
             (path / f"im{i}{suffix}").write_bytes(_image_bytes(data, mode, size))
-        options["image_size"] = data.draw(_mostly([None, (2, 2)], [(0, 2), (2,), "ab", (1.5, 2), (True, 2)]), label="image_size")
+        options["image_size"] = data.draw(
+            _mostly([None, (2, 2)], [(0, 2), (2,), "ab", (1.5, 2), (True, 2)]), label="image_size"
+        )
     elif kind == "fashion":
         path = Path("fashion-mnist")
         folder = root / "fashion"
         folder.mkdir()
-        for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        for stem in (
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        ):
             if not _rarely(data, "missing"):
                 gz = data.draw(st.booleans(), label="gz")
                 raw = _idx_bytes(data)
@@ -574,7 +696,9 @@ def _write_source(data, root: Path) -> tuple[Path, dict]:
         path = root / f"blob{suffix}"
         path.write_bytes(data.draw(st.binary(max_size=64), label="bytes"))
     if _rarely(data, "stray options") and _rarely(data, "really"):
-        options["label_column"] = data.draw(st.sampled_from([0, -1, 5, "label", "y", "a", "0", 1.5]), label="label_column")
+        options["label_column"] = data.draw(
+            st.sampled_from([0, -1, 5, "label", "y", "a", "0", 1.5]), label="label_column"
+        )
     return path, options
 
 
@@ -594,7 +718,9 @@ def test_loading_hostile_files_succeeds_or_raises_vaelab_error(data):
                 assert X.ndim in (2, 4) and len(X) > 0 and X.dtype.kind in "biuf"
                 assert X.dtype.kind != "f" or np.isfinite(X).all()
                 model = data.draw(st.sampled_from(["pca", "vae"]), label="model")
-                est = _tiny(model, preprocessing="standardize", **({} if model == "pca" else {"likelihood": "gaussian"}))
+                est = _tiny(
+                    model, preprocessing="standardize", **({} if model == "pca" else {"likelihood": "gaussian"})
+                )
                 if _ok(_expect_vaelab(est.fit, X)):
                     _expect_vaelab(est.transform, X)
             del dataset
@@ -616,9 +742,41 @@ def _template(name: str) -> Path:
     return _MODEL_TEMPLATES[name]
 
 
-_JSON_VALUES = [None, True, False, 0, -1, 1, 2, 3, 1.5, -1.5, 1e308, 2**50, 2**64, "", "x", "none",
-                "gaussian", "scale", "standardize", "VAE", "PCA", [], [0], [-1], [3], [2**50], [1.5],
-                ["a"], [1, 3], {}, {"a": 1}, math.nan, math.inf]
+_JSON_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    2,
+    3,
+    1.5,
+    -1.5,
+    1e308,
+    2**50,
+    2**64,
+    "",
+    "x",
+    "none",
+    "gaussian",
+    "scale",
+    "standardize",
+    "VAE",
+    "PCA",
+    [],
+    [0],
+    [-1],
+    [3],
+    [2**50],
+    [1.5],
+    ["a"],
+    [1, 3],
+    {},
+    {"a": 1},
+    math.nan,
+    math.inf,
+]
 
 
 def _json_paths(node, prefix=()):
@@ -688,7 +846,9 @@ def test_loading_corrupted_models_succeeds_or_raises_vaelab_error(name, data):
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         shutil.copytree(_template(name), run)
-        target = data.draw(st.sampled_from(["config", "config", "weights", "weights", "missing", "directory"]), label="target")
+        target = data.draw(
+            st.sampled_from(["config", "config", "weights", "weights", "missing", "directory"]), label="target"
+        )
         config, weights = run / "config.json", run / "weights.safetensors"
         if target == "config":
             if _rarely(data, "raw bytes"):
@@ -712,8 +872,31 @@ def test_loading_corrupted_models_succeeds_or_raises_vaelab_error(name, data):
 
 
 # -- 4. command line ----------------------------------------------------------------------------
-_TEXT_VALUES = ["-1", "0", "1", "2", "3", "1.5", "nan", "inf", "-inf", "1e30", "1e-30", "none", "None",
-                "abc", "", "4,4", ",", "0,4", "-4", "true", "0x10", " 2", "4,,4"]
+_TEXT_VALUES = [
+    "-1",
+    "0",
+    "1",
+    "2",
+    "3",
+    "1.5",
+    "nan",
+    "inf",
+    "-inf",
+    "1e30",
+    "1e-30",
+    "none",
+    "None",
+    "abc",
+    "",
+    "4,4",
+    ",",
+    "0,4",
+    "-4",
+    "true",
+    "0x10",
+    " 2",
+    "4,,4",
+]
 _FLAG_VALUES = {
     "--likelihood": ["bernoulli", "continuous_bernoulli", "gaussian", "poisson"],
     "--preprocessing": ["none", "scale", "standardize", "minmax"],
@@ -727,13 +910,34 @@ _FLAG_VALUES = {
     "--channels": ["2", "", "2,2", "0"],
     "--objective": ["elbo", "iwae", "bogus"],
 }
-_PARAM_FLAGS = ["--latent-dim", "--hidden", "--likelihood", "--beta", "--preprocessing", "--pixel-max",
-                "--binarize", "--epochs", "--batch-size", "--lr", "--validation-fraction", "--patience",
-                "--grad-clip", "--device", "--random-state", "--architecture", "--channels", "--objective",
-                "--n-train-samples", "--kl-warmup", "--free-bits", "--bogus-flag"]
+_PARAM_FLAGS = [
+    "--latent-dim",
+    "--hidden",
+    "--likelihood",
+    "--beta",
+    "--preprocessing",
+    "--pixel-max",
+    "--binarize",
+    "--epochs",
+    "--batch-size",
+    "--lr",
+    "--validation-fraction",
+    "--patience",
+    "--grad-clip",
+    "--device",
+    "--random-state",
+    "--architecture",
+    "--channels",
+    "--objective",
+    "--n-train-samples",
+    "--kl-warmup",
+    "--free-bits",
+    "--bogus-flag",
+]
 # Small networks for every training command; flags this version lacks are left out.
 _TRAINING = ["--epochs", "1", "--hidden", "4", "--batch-size", "64"] + (
-    ["--channels", "2"] if "channels" in VAE().get_params() else [])
+    ["--channels", "2"] if "channels" in VAE().get_params() else []
+)
 
 
 @st.composite
@@ -746,28 +950,47 @@ def _param_flags(draw):
 
 
 _GOOD_DATA = ["inputs/table.npy", "inputs/images.npy", "inputs/table.csv", "inputs/data.npz", "inputs/pngs12", "digits"]
-_BAD_DATA = ["inputs/onerow.npy", "inputs/nan.npy", "inputs/junk.csv", "inputs/pngs", "inputs/empty.npy",
-             "inputs/blob.bin", "inputs/nothing", "inputs/missing.npy", "fashion-mnist", ""]
+_BAD_DATA = [
+    "inputs/onerow.npy",
+    "inputs/nan.npy",
+    "inputs/junk.csv",
+    "inputs/pngs",
+    "inputs/empty.npy",
+    "inputs/blob.bin",
+    "inputs/nothing",
+    "inputs/missing.npy",
+    "fashion-mnist",
+    "",
+]
 _GOOD_RUNS = ["runs/pca", "runs/ae", "runs/vae", "runs/vae_images", "runs/vae_flat"]
 _BAD_RUNS = ["runs/broken", "runs/missing", "inputs/table.npy", "out/empty", ""]
 _GOOD_OUTS = ["out/new", "out/empty", "out/deep/er/codes.npy"]
-_BAD_COMPARISONS = ["out/compare_no_models", "out/compare_no_data", "out/compare_garbage", "out/compare_models_gone",
-                    "out/compare_wrong_types"]
+_BAD_COMPARISONS = [
+    "out/compare_no_models",
+    "out/compare_no_data",
+    "out/compare_garbage",
+    "out/compare_models_gone",
+    "out/compare_wrong_types",
+]
 _BAD_OUTS = ["out/model", "out/file.txt", "out/file.txt/sub", ""]
 
 
 @st.composite
 def cli_argvs(draw):
     """An argument list for one vaelab command: mostly well-formed, some values hostile."""
-    command = draw(st.sampled_from(["fit", "fit", "encode", "sample", "evaluate", "compare", "sweep", "report", "junk"]))
+    command = draw(
+        st.sampled_from(["fit", "fit", "encode", "sample", "evaluate", "compare", "sweep", "report", "junk"])
+    )
     data = ["--data", draw(_mostly(_GOOD_DATA, _BAD_DATA))]
     if data[1] == "fashion-mnist":  # never the real 70,000 images: the data dir holds corrupted files
         data += ["--data-dir", draw(st.sampled_from(["inputs/fashion", "inputs/nothing", "inputs/missing"]))]
     if data[1] == "inputs/table.csv" and draw(st.booleans()):
         data += ["--label-column", "label"]
     if draw(_mostly([False], [True])):
-        data += [draw(st.sampled_from(["--key", "--label-column", "--data-dir"])),
-                 draw(st.sampled_from(["X", "y", "label", "0", "-1", "9", ""]))]
+        data += [
+            draw(st.sampled_from(["--key", "--label-column", "--data-dir"])),
+            draw(st.sampled_from(["X", "y", "label", "0", "-1", "9", ""])),
+        ]
     out = ["--out", draw(_mostly(_GOOD_OUTS, _BAD_OUTS))]
     run = draw(_mostly(_GOOD_RUNS, _BAD_RUNS))
     hostile_params = _param_flags() if draw(st.booleans()) else st.just([])
@@ -779,28 +1002,75 @@ def cli_argvs(draw):
     elif command == "encode":
         argv = ["encode", run, *data, *out, "--split", draw(_mostly(["train", "test"], ["val"]))]
     elif command == "sample":
-        argv = ["sample", run, "-n", draw(_mostly(["1", "3"], ["0", "-1", "1.5", "x"])),
-                "--random-state", draw(_mostly(["0", "7"], ["-1", "4294967296", "x"])), *out]
+        argv = [
+            "sample",
+            run,
+            "-n",
+            draw(_mostly(["1", "3"], ["0", "-1", "1.5", "x"])),
+            "--random-state",
+            draw(_mostly(["0", "7"], ["-1", "4294967296", "x"])),
+            *out,
+        ]
     elif command == "evaluate":
-        argv = ["evaluate", run, *data, "--iw-samples", draw(_mostly(["5", "1"], ["0", "-1", "x"])),
-                "--seed", draw(_mostly(["0", "3"], ["-1", "4294967296", "x"]))]
+        argv = [
+            "evaluate",
+            run,
+            *data,
+            "--iw-samples",
+            draw(_mostly(["5", "1"], ["0", "-1", "x"])),
+            "--seed",
+            draw(_mostly(["0", "3"], ["-1", "4294967296", "x"])),
+        ]
         if draw(st.booleans()):
-            argv += ["--json", draw(_mostly(["out/m.json", "out/new/m.json"], ["out/file.txt/m.json", "out/empty", ""]))]
+            argv += [
+                "--json",
+                draw(_mostly(["out/m.json", "out/new/m.json"], ["out/file.txt/m.json", "out/empty", ""])),
+            ]
     elif command == "compare":
-        argv = ["compare", *data, *_TRAINING, "--iw-samples", "3", "--no-report",
-                "--out", draw(_mostly(["out/cmp", "out/empty"], ["out/file.txt", "out/model", ""]))]
+        argv = [
+            "compare",
+            *data,
+            *_TRAINING,
+            "--iw-samples",
+            "3",
+            "--no-report",
+            "--out",
+            draw(_mostly(["out/cmp", "out/empty"], ["out/file.txt", "out/model", ""])),
+        ]
         argv += draw(st.lists(st.sampled_from(["--quiet"]), unique=True))
         argv += draw(hostile_params)
     elif command == "sweep":
-        argv = ["sweep", *data, *_TRAINING, "--iw-samples", "3",
-                "--beta", draw(_mostly(["1", "0.5,2"], ["", "0", "-1", "nan", "inf", "a,1", "1,1"])),
-                "--out", draw(_mostly(["out/sweep", "out/empty"], ["out/file.txt", ""]))]
+        argv = [
+            "sweep",
+            *data,
+            *_TRAINING,
+            "--iw-samples",
+            "3",
+            "--beta",
+            draw(_mostly(["1", "0.5,2"], ["", "0", "-1", "nan", "inf", "a,1", "1,1"])),
+            "--out",
+            draw(_mostly(["out/sweep", "out/empty"], ["out/file.txt", ""])),
+        ]
         argv += draw(st.lists(st.sampled_from(["--quiet"]), unique=True))
         argv += draw(hostile_params)
     elif command == "report":  # a valid comparison makes it draw every figure (about a second)
         argv = ["report", draw(_mostly(["out/compare"], [*_BAD_COMPARISONS, "runs/vae", "out/empty", "runs/missing"]))]
     else:
-        tokens = ["fit", "encode", "sample", "--help", "--version", "-n", "--out", "--data", "digits", "bogus", "", "--", "-"]
+        tokens = [
+            "fit",
+            "encode",
+            "sample",
+            "--help",
+            "--version",
+            "-n",
+            "--out",
+            "--data",
+            "digits",
+            "bogus",
+            "",
+            "--",
+            "-",
+        ]
         argv = draw(st.lists(st.sampled_from(tokens), max_size=4))
     if argv and draw(_mostly([False], [True])) and draw(st.booleans()):  # a missing value or a dangling flag
         del argv[draw(st.integers(0, len(argv) - 1))]
@@ -824,7 +1094,9 @@ class _Workspace:
         nan = table.copy()
         nan[3, 1] = np.nan
         np.save(inputs / "nan.npy", nan)
-        (inputs / "table.csv").write_text("a,b,label\n" + "".join(f"{r[0]},{r[1]},{i % 2}\n" for i, r in enumerate(table)))
+        (inputs / "table.csv").write_text(
+            "a,b,label\n" + "".join(f"{r[0]},{r[1]},{i % 2}\n" for i, r in enumerate(table))
+        )
         (inputs / "junk.csv").write_bytes(b'1,2\n3,"x\n\xff\xfe,\n')
         np.savez(inputs / "data.npz", X=table, y=np.arange(24) % 3)
         (inputs / "empty.npy").write_bytes(b"")
@@ -838,22 +1110,78 @@ class _Workspace:
             Image.fromarray(rng.integers(0, 256, (3, 3), dtype=np.uint8), mode="L").save(pngs / f"{i}.png")
         (inputs / "pngs12").mkdir()
         for i in range(12):
-            Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8), mode="RGB").save(inputs / "pngs12" / f"{i:02}.png")
+            Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8), mode="RGB").save(
+                inputs / "pngs12" / f"{i:02}.png"
+            )
         fashion = inputs / "fashion"
         fashion.mkdir()
-        for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        for stem in (
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        ):
             (fashion / stem).write_bytes(struct.pack(">HBBI", 0, 8, 1, 3) + b"\x01\x02\x03")
         runs = root / "runs"
         quiet = io.StringIO()
         with _chdir(root), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
             for model in ("pca", "ae", "vae"):
                 training = [] if model == "pca" else ["--epochs", "1", "--hidden", "4"]
-                assert main(["fit", "--model", model, "--data", "inputs/table.npy", *training, "--quiet",
-                             "--out", f"runs/{model}"]) == 0
-            assert main(["fit", "--model", "vae", "--data", "inputs/images.npy", "--epochs", "1", "--hidden", "4",
-                         "--quiet", "--out", "runs/vae_images"]) == 0
-            assert main(["compare", "--data", "inputs/table.npy", "--epochs", "1", "--hidden", "4", "--iw-samples", "3",
-                         "--quiet", "--no-report", "--out", "compare"]) == 0
+                assert (
+                    main(
+                        [
+                            "fit",
+                            "--model",
+                            model,
+                            "--data",
+                            "inputs/table.npy",
+                            *training,
+                            "--quiet",
+                            "--out",
+                            f"runs/{model}",
+                        ]
+                    )
+                    == 0
+                )
+            assert (
+                main(
+                    [
+                        "fit",
+                        "--model",
+                        "vae",
+                        "--data",
+                        "inputs/images.npy",
+                        "--epochs",
+                        "1",
+                        "--hidden",
+                        "4",
+                        "--quiet",
+                        "--out",
+                        "runs/vae_images",
+                    ]
+                )
+                == 0
+            )
+            assert (
+                main(
+                    [
+                        "compare",
+                        "--data",
+                        "inputs/table.npy",
+                        "--epochs",
+                        "1",
+                        "--hidden",
+                        "4",
+                        "--iw-samples",
+                        "3",
+                        "--quiet",
+                        "--no-report",
+                        "--out",
+                        "compare",
+                    ]
+                )
+                == 0
+            )
         # A legitimate but degenerate model: a decoder that ignores the code (posterior collapse).
         flat = vaelab.load(runs / "vae")
         with torch.no_grad():
@@ -957,8 +1285,9 @@ def test_cli_subprocess_exits_0_or_2_without_traceback(workspace, argv):
     with tempfile.TemporaryDirectory() as tmp:
         workspace.example_dir(Path(tmp))
         try:
-            proc = subprocess.run([sys.executable, "-m", "vaelab", *argv], cwd=tmp, env=env,
-                                  capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(
+                [sys.executable, "-m", "vaelab", *argv], cwd=tmp, env=env, capture_output=True, text=True, timeout=120
+            )
         except subprocess.TimeoutExpired:
             pytest.fail(f"vaelab {argv!r} did not finish within 120 s (a hang)")
     event(f"{argv[0] if argv else '(none)'}: exit {proc.returncode}")

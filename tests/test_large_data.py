@@ -16,11 +16,11 @@ from PIL import Image
 
 from vaelab import VAE, Autoencoder
 from vaelab.data import Preprocessing, _arrays, datasets, load, read_idx
+from vaelab.data import rows as training_rows
 from vaelab.data._arrays import read_rows, row_chunks
 from vaelab.data.images import ImageFolder, read_image_folder
 from vaelab.data.rows import MappedRows
 from vaelab.errors import DataError
-from vaelab.data import rows as training_rows
 
 _MAPPING = re.compile(r"^[0-9a-f]+-[0-9a-f]+ ")
 
@@ -69,10 +69,18 @@ def _layouts(tmp_path: Path, rng) -> dict:
     }
 
 
-@pytest.mark.parametrize("name", [
-    "table", "grey images, (n, 1, H, W) view", "slice", "every third row", "IDX with a header offset",
-    "Fortran order (read through the mapping)", "copy-on-write (read through the mapping)",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "table",
+        "grey images, (n, 1, H, W) view",
+        "slice",
+        "every third row",
+        "IDX with a header offset",
+        "Fortran order (read through the mapping)",
+        "copy-on-write (read through the mapping)",
+    ],
+)
 def test_read_rows_and_row_chunks_equal_indexing(tmp_path, name):
     rng = np.random.default_rng(0)
     X = _layouts(tmp_path, rng)[name]
@@ -119,9 +127,19 @@ def test_fit_from_disk_matches_fit_in_memory_and_leaves_the_file_alone(tmp_path,
     before = file_state(path)
     monkeypatch.setattr(training_rows, "TRAIN_IN_MEMORY_LIMIT", 0)  # treat this small file as larger than memory
     reads = []
-    monkeypatch.setattr(MappedRows, "__getitem__", lambda self, i, f=MappedRows.__getitem__: reads.append(len(i)) or f(self, i))
-    params = {"latent_dim": 3, "hidden": (32,), "likelihood": "gaussian", "preprocessing": "standardize",
-              "epochs": 2, "batch_size": 100, "validation_fraction": 0.2, "random_state": 0}
+    monkeypatch.setattr(
+        MappedRows, "__getitem__", lambda self, i, f=MappedRows.__getitem__: reads.append(len(i)) or f(self, i)
+    )
+    params = {
+        "latent_dim": 3,
+        "hidden": (32,),
+        "likelihood": "gaussian",
+        "preprocessing": "standardize",
+        "epochs": 2,
+        "batch_size": 100,
+        "validation_fraction": 0.2,
+        "random_state": 0,
+    }
 
     from_disk = Autoencoder(**params).fit(load(path).X_train)
     assert reads and max(reads) <= 400  # batches and validation chunks, never the whole file
@@ -156,7 +174,13 @@ def test_large_image_folder_loads_lazily_and_indexes_like_an_array(tmp_path, mon
     ds = load(tmp_path / "imgs")
     lazy = ds.X_train
     assert isinstance(lazy, ImageFolder)
-    assert (lazy.shape, lazy.dtype, len(lazy), ds.sample_shape, ds.pixel_max) == ((40, 1, 8, 6), np.uint8, 40, (1, 8, 6), 255.0)
+    assert (lazy.shape, lazy.dtype, len(lazy), ds.sample_shape, ds.pixel_max) == (
+        (40, 1, 8, 6),
+        np.uint8,
+        40,
+        (1, 8, 6),
+        255.0,
+    )
     np.testing.assert_array_equal(np.asarray(lazy), images)
     np.testing.assert_array_equal(read_image_folder(tmp_path / "imgs"), images)
     np.testing.assert_array_equal(lazy[3], images[3])
@@ -180,8 +204,16 @@ def test_fit_on_a_lazy_image_folder_matches_the_decoded_array(tmp_path, monkeypa
     assert Preprocessing.fit(lazy, kind="scale", pixel_max=255).pixel_max == 255  # uint8: no pass needed
     assert not decoded
 
-    params = {"latent_dim": 2, "hidden": (16,), "architecture": "mlp", "preprocessing": "scale", "epochs": 2,
-              "batch_size": 32, "validation_fraction": 0.25, "random_state": 0}
+    params = {
+        "latent_dim": 2,
+        "hidden": (16,),
+        "architecture": "mlp",
+        "preprocessing": "scale",
+        "epochs": 2,
+        "batch_size": 32,
+        "validation_fraction": 0.25,
+        "random_state": 0,
+    }
     from_folder = Autoencoder(**params).fit(lazy)
     # Each image once per epoch, once for the run's fingerprint (every row of so small a set),
     # once for the code-mixture sample, and the 90 training rows once for the data-dependent

@@ -523,7 +523,9 @@ def test_evaluate_ppca_is_exact_and_json_round_trips(ppca, x_train, x_test):
     report = evaluate(ppca, x_test[:300], x_train=x_train, n_pairs=32, n_lipschitz=32)
     assert _round_trip(report) == report
     assert report["log_likelihood"]["estimator"] == "exact"
-    assert report["log_likelihood"]["value"] == pytest.approx(float(ppca.exact_log_likelihood(x_test[:300]).double().mean()))
+    assert report["log_likelihood"]["value"] == pytest.approx(
+        float(ppca.exact_log_likelihood(x_test[:300]).double().mean())
+    )
     assert report["bits_per_dim"]["value"] == pytest.approx(-report["log_likelihood"]["value"] / (D * math.log(2)))
     assert report["continuity"]["path_length_ratio"]["median"] == pytest.approx(1.0, abs=1e-4)
     assert report["active_units"]["value"] == K_LATENT
@@ -566,7 +568,9 @@ def test_wide_decoders_get_fewer_samples_per_pass_and_the_same_numbers():
     assert _auto_chunk_size(narrow, (), 64) == 32
     assert _auto_chunk_size(wide, (), 64) == 4  # 64 rows x 4 samples x 16384 values = 4 Mi
     x = torch.rand(20, 6).bernoulli()
-    torch.testing.assert_close(iw_log_likelihood(wide, x, 50, seed=3), iw_log_likelihood(wide, x, 50, seed=3, chunk_size=32))
+    torch.testing.assert_close(
+        iw_log_likelihood(wide, x, 50, seed=3), iw_log_likelihood(wide, x, 50, seed=3, chunk_size=32)
+    )
 
 
 def test_an_examples_estimate_does_not_depend_on_the_rows_around_it(ppca, x_test):

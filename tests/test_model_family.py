@@ -5,10 +5,10 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from test_models import elbo_terms
 from vaelab import VAE, Autoencoder, ConfigError, load
 from vaelab.likelihoods import make_likelihood
 from vaelab.models import VAE as VAEModule
-from test_models import elbo_terms
 
 
 def _module(**kwargs):
@@ -72,13 +72,16 @@ def test_kl_warmup_anneals_beta_over_the_first_epochs(digits):
     assert warm.module_.kl_scale == 1.0 and cold.history_["train"]["loss"] != train["loss"]
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"objective": "vi"}, "unknown objective"),
-    ({"n_train_samples": 5}, "needs objective='iwae'"),
-    ({"objective": "iwae", "n_train_samples": 5, "beta": 2.0}, "use beta=1"),
-    ({"free_bits": -1.0}, "free_bits must be a number >= 0"),
-    ({"architecture": "transformer"}, "unknown architecture"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"objective": "vi"}, "unknown objective"),
+        ({"n_train_samples": 5}, "needs objective='iwae'"),
+        ({"objective": "iwae", "n_train_samples": 5, "beta": 2.0}, "use beta=1"),
+        ({"free_bits": -1.0}, "free_bits must be a number >= 0"),
+        ({"architecture": "transformer"}, "unknown architecture"),
+    ],
+)
 def test_bad_family_parameters(digits, params, match):
     with pytest.raises(ConfigError, match=match):
         VAE(epochs=1, **params).fit(digits[0])

@@ -5,6 +5,7 @@ import torch
 from torch.distributions import Bernoulli, ContinuousBernoulli, Normal, kl_divergence
 
 from vaelab.likelihoods import make_likelihood
+from vaelab.errors import ConfigError
 from vaelab.models import VAE, log_importance_weights
 
 
@@ -12,7 +13,6 @@ def elbo_terms(model, x, y=None):
     """One reparameterised draw's per-example ``(reconstruction, kl)``, the KL in closed form."""
     qz = model.encode(x, y)
     return -model.decode(qz.rsample(), y).log_prob(x), kl_divergence(qz, model.prior())
-from vaelab.errors import ConfigError
 
 
 def test_analytic_kl_matches_monte_carlo():
@@ -24,13 +24,16 @@ def test_analytic_kl_matches_monte_carlo():
     torch.testing.assert_close(kl_divergence(qz, model.prior()), mc, atol=5e-3, rtol=1e-2)
 
 
-@pytest.mark.parametrize("name, reference", [
-    ("bernoulli", lambda h, x: Bernoulli(logits=h, validate_args=False).log_prob(x).sum(-1)),
-    ("continuous_bernoulli", lambda h, x: ContinuousBernoulli(logits=h).log_prob(x).sum(-1)),
-    ("gaussian", lambda h, x: Normal(h, 1.0).log_prob(x).sum(-1)),
-    ("gaussian_shared", lambda h, x: Normal(h, 1.0).log_prob(x).sum(-1)),
-    ("gaussian_fixed", lambda h, x: Normal(h, 1.0).log_prob(x).sum(-1)),
-])
+@pytest.mark.parametrize(
+    "name, reference",
+    [
+        ("bernoulli", lambda h, x: Bernoulli(logits=h, validate_args=False).log_prob(x).sum(-1)),
+        ("continuous_bernoulli", lambda h, x: ContinuousBernoulli(logits=h).log_prob(x).sum(-1)),
+        ("gaussian", lambda h, x: Normal(h, 1.0).log_prob(x).sum(-1)),
+        ("gaussian_shared", lambda h, x: Normal(h, 1.0).log_prob(x).sum(-1)),
+        ("gaussian_fixed", lambda h, x: Normal(h, 1.0).log_prob(x).sum(-1)),
+    ],
+)
 def test_likelihood_log_prob_sums_reference_per_feature(name, reference):
     torch.manual_seed(0)
     h, x = torch.randn(5, 7), torch.rand(5, 7)
@@ -73,6 +76,8 @@ def test_single_sample_importance_weight_is_the_elbo_estimate():
 
 
 def test_gaussian_variants_learn_per_feature_shared_or_nothing():
-    shapes = {name: [p.shape for p in make_likelihood(name, (4,)).parameters() if p.requires_grad]
-              for name in ("gaussian", "gaussian_shared", "gaussian_fixed")}
+    shapes = {
+        name: [p.shape for p in make_likelihood(name, (4,)).parameters() if p.requires_grad]
+        for name in ("gaussian", "gaussian_shared", "gaussian_fixed")
+    }
     assert shapes == {"gaussian": [torch.Size([4])], "gaussian_shared": [torch.Size([])], "gaussian_fixed": []}

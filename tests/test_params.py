@@ -51,15 +51,18 @@ def test_every_flagged_parameter_is_a_cli_flag_with_the_tables_parser():
     assert flags["patience"].type("none") is None and flags["lr"].type("0.5") == 0.5
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"batch_size": 0}, r"batch_size must be an integer >= 1, got 0"),
-    ({"grad_clip": -1.0}, r"grad_clip must be a positive number, got -1.0"),
-    ({"patience": 0}, r"patience must be an integer >= 1, got 0"),
-    ({"kl_warmup": -1}, r"kl_warmup must be an integer >= 0, got -1"),
-    ({"precision": "float16"}, r"unknown precision 'float16'; choose one of float32, bfloat16"),
-    ({"channels": (8, 0)}, r"each channels size must be an integer >= 1, got 0"),
-    ({"verbose": "loud"}, r"verbose must be an integer >= 0"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"batch_size": 0}, r"batch_size must be an integer >= 1, got 0"),
+        ({"grad_clip": -1.0}, r"grad_clip must be a positive number, got -1.0"),
+        ({"patience": 0}, r"patience must be an integer >= 1, got 0"),
+        ({"kl_warmup": -1}, r"kl_warmup must be an integer >= 0, got -1"),
+        ({"precision": "float16"}, r"unknown precision 'float16'; choose one of float32, bfloat16"),
+        ({"channels": (8, 0)}, r"each channels size must be an integer >= 1, got 0"),
+        ({"verbose": "loud"}, r"verbose must be an integer >= 0"),
+    ],
+)
 def test_validation_names_the_parameter_the_value_and_the_range(params, match):
     with pytest.raises(ConfigError, match=match):
         VAE(**params)._check_params()
@@ -90,15 +93,29 @@ def test_unconditional_models_refuse_labels_where_scikit_learn_takes_none(digits
 
 
 def test_sweep_file_round_trips_through_its_reader_and_schema(tmp_path):
-    import jsonschema
     from importlib.resources import files
+
+    import jsonschema
 
     from vaelab import ModelFileError
     from vaelab.sweep import read_sweep, write_sweep
 
-    row = {"beta": 0.5, "model": "beta=0.5", "rate": 3.0, "distortion": 20.0, "elbo": -23.0, "log_likelihood": -22.0,
-           "log_likelihood_estimator": "iw", "mse": 0.01, "active_units": 2, "path_ratio": 1.1, "precision": 0.5,
-           "recall": 0.4, "fit_seconds": 1.0, "metrics": {}}
+    row = {
+        "beta": 0.5,
+        "model": "beta=0.5",
+        "rate": 3.0,
+        "distortion": 20.0,
+        "elbo": -23.0,
+        "log_likelihood": -22.0,
+        "log_likelihood_estimator": "iw",
+        "mse": 0.01,
+        "active_units": 2,
+        "path_ratio": 1.1,
+        "precision": 0.5,
+        "recall": 0.4,
+        "fit_seconds": 1.0,
+        "metrics": {},
+    }
     write_sweep(tmp_path, [row], {}, data={"source": "digits"}, settings={"random_state": 0, "iw_samples": 10})
     document = read_sweep(tmp_path)
     assert document["points"] == [row]

@@ -41,7 +41,9 @@ def test_score_samples_equals_scikit_learn_for_every_k(name):
         # covariance's condition number c is huge, float64 itself resolves only ~c * eps of it
         condition = ref.explained_variance_[0] / ref.noise_variance_
         rtol = max(1e-6, 10 * condition * np.finfo(np.float64).eps)
-        np.testing.assert_allclose(ours, expected, rtol=rtol, atol=rtol * np.abs(expected).mean(), err_msg=f"{name}, k={k}")
+        np.testing.assert_allclose(
+            ours, expected, rtol=rtol, atol=rtol * np.abs(expected).mean(), err_msg=f"{name}, k={k}"
+        )
         compared += 1
     assert compared >= min(X.shape[1] - 1, 5)
 
@@ -58,8 +60,9 @@ def test_data_units_add_the_log_determinant_of_the_preprocessing():
 
     digits = datasets.load_digits().data  # 0..16 grey levels, scaled by 16
     scaled = PCA(latent_dim=5, preprocessing="scale", pixel_max=16).fit(digits)
-    np.testing.assert_allclose(scaled.score_samples(digits),
-                               scaled.score_samples(digits, space="model") - 64 * np.log(16), rtol=1e-6)
+    np.testing.assert_allclose(
+        scaled.score_samples(digits), scaled.score_samples(digits, space="model") - 64 * np.log(16), rtol=1e-6
+    )
     # raw units: scaling does not change the model, so it is scikit-learn's PCA of the raw values
     np.testing.assert_allclose(scaled.score_samples(digits), SklearnPCA(5).fit(digits).score_samples(digits), rtol=1e-5)
 

@@ -54,8 +54,12 @@ def test_default_preprocessing_is_auto_on_the_loaded_data(rng, tmp_path):
     digits = load("digits")
     assert default_preprocessing(digits) == "scale"
     assert Preprocessing.fit(digits.X_train, kind="auto", pixel_max=digits.pixel_max).kind == "scale"
-    arrays = [rng.integers(0, 256, (9, 5), dtype=np.uint8), 100 + rng.random((9, 5)),
-              rng.random((9, 2, 3, 3)).astype(np.float32), 1000 * rng.random((9, 1, 3, 3))]
+    arrays = [
+        rng.integers(0, 256, (9, 5), dtype=np.uint8),
+        100 + rng.random((9, 5)),
+        rng.random((9, 2, 3, 3)).astype(np.float32),
+        1000 * rng.random((9, 1, 3, 3)),
+    ]
     for i, X in enumerate(arrays):
         np.save(tmp_path / f"{i}.npy", X)
         ds = load(str(tmp_path / f"{i}.npy"))

@@ -17,7 +17,7 @@ from vaelab.models import (
     kl_term,
     log_importance_weights,
 )
-from vaelab.models.priors import MixturePrior, VampPrior
+from vaelab.models.priors import MixturePrior
 
 
 def _vae(prior="vamp", n_components=7, **kwargs):

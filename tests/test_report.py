@@ -27,7 +27,8 @@ INSTALL = (
 )
 WIDTH_PX = round(figures.FIGURE_WIDTH * FIGURE_DPI)  # every figure has the same width
 COLUMNS = [("model", "Model"), ("mse", "Reconstruction MSE"), ("ll", "Log-likelihood (nats)"), ("kind", "Kind")] + [
-    (f"extra{i}", f"A long header number {i}") for i in range(8)  # wide: the page must not scroll sideways
+    (f"extra{i}", f"A long header number {i}")
+    for i in range(8)  # wide: the page must not scroll sideways
 ]
 IMAGE_FIGURES = ("latent_map", "reconstructions", "samples", "interpolations", "traversals")
 
@@ -104,8 +105,15 @@ def _wine_report(wine, out_dir):
         "VAE (3-D)": VAE(latent_dim=3, **small).fit(X_train),
     }
     return write_report(
-        out_dir, title="Wine", models=models, X_test=X_test, y_test=y_test, sample_shape=None,
-        table=_table(models, X_test), columns=COLUMNS, feature_names=names,
+        out_dir,
+        title="Wine",
+        models=models,
+        X_test=X_test,
+        y_test=y_test,
+        sample_shape=None,
+        table=_table(models, X_test),
+        columns=COLUMNS,
+        feature_names=names,
     )
 
 
@@ -162,7 +170,7 @@ def test_html_embeds_exactly_the_written_pngs(digits_report):
     for attrs in page.images:
         prefix = "data:image/png;base64,"
         assert attrs["src"].startswith(prefix) and attrs["alt"]
-        data = base64.b64decode(attrs["src"][len(prefix):], validate=True)
+        data = base64.b64decode(attrs["src"][len(prefix) :], validate=True)
         assert (int(attrs["width"]), int(attrs["height"])) == struct.unpack(">II", data[16:24])
         embedded.append(data)
     assert len(embedded) == len(files) and set(embedded) == files
@@ -196,8 +204,15 @@ def test_same_inputs_give_the_same_page(wine, wine_report, tmp_path):
 
 def test_write_report_rejects_bad_inputs(digits_labelled, digit_models, tmp_path):
     _, X_test, y_test = digits_labelled
-    args = {"title": "t", "models": digit_models, "X_test": X_test, "y_test": y_test, "sample_shape": (1, 8, 8),
-            "table": [], "columns": COLUMNS}
+    args = {
+        "title": "t",
+        "models": digit_models,
+        "X_test": X_test,
+        "y_test": y_test,
+        "sample_shape": (1, 8, 8),
+        "table": [],
+        "columns": COLUMNS,
+    }
     with pytest.raises(DataError, match="X_test has 63 features, but model 'PCA' was fitted with 64"):
         write_report(tmp_path, **{**args, "X_test": X_test[:, :63]})
     with pytest.raises(DataError, match=r"sample_shape \(1, 8, 9\) holds 72 values"):
@@ -259,9 +274,18 @@ def _start_chromium(profile: Path):
         return None, f"{' and '.join(missing)} not found; {INSTALL}"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1280,1400", f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1400",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     try:

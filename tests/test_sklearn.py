@@ -91,7 +91,9 @@ def test_feature_count_message_in_sklearn_form(table):
     model = PCA(latent_dim=2).fit(table[:, :4])
     with pytest.raises(DataError, match="X has 5 features, but PCA is expecting 4 features as input"):
         model.transform(table)
-    with pytest.raises(DataError, match=r"Z has 3 features, but PCA is expecting 2 features as input \(its latent_dim\)"):
+    with pytest.raises(
+        DataError, match=r"Z has 3 features, but PCA is expecting 2 features as input \(its latent_dim\)"
+    ):
         model.inverse_transform(np.zeros((1, 3)))
 
 

@@ -69,7 +69,9 @@ def held_out_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> Split:
     n_test = max(1, int(round(test_fraction * len(order))))
     train, test = np.sort(order[n_test:]), np.sort(order[:n_test])
     y = dataset.y_train
-    return Split(dataset.X_train[train], dataset.X_train[test], None if y is None else y[train], None if y is None else y[test])
+    return Split(
+        dataset.X_train[train], dataset.X_train[test], None if y is None else y[train], None if y is None else y[test]
+    )
 
 
 def train_test_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +102,9 @@ def comparability_notes(metrics_per_model) -> list[str]:
     return list(dict.fromkeys(note for m in metrics_per_model for note in m["notes"]))
 
 
-def evaluate_estimator(estimator, X_test, *, X_train=None, n_iw_samples: int = 1000, seed: int = 0, feature_space=None) -> dict:
+def evaluate_estimator(
+    estimator, X_test, *, X_train=None, n_iw_samples: int = 1000, seed: int = 0, feature_space=None
+) -> dict:
     """:func:`vaelab.metrics.evaluate` of a fitted estimator on raw data (its model space is used)."""
     if estimator.conditioning.conditional:
         raise ConfigError(
@@ -110,7 +114,12 @@ def evaluate_estimator(estimator, X_test, *, X_train=None, n_iw_samples: int = 1
     A_test = torch.from_numpy(estimator.to_model_space(X_test))
     A_train = None if X_train is None else torch.from_numpy(estimator.to_model_space(X_train))
     metrics = evaluate(
-        estimator.module_.cpu(), A_test, x_train=A_train, n_iw_samples=n_iw_samples, seed=seed, feature_space=feature_space
+        estimator.module_.cpu(),
+        A_test,
+        x_train=A_train,
+        n_iw_samples=n_iw_samples,
+        seed=seed,
+        feature_space=feature_space,
     )
     raw = np.asarray(X_test, dtype=np.float64)
     mse = float(np.mean((estimator.reconstruct(X_test).astype(np.float64).reshape(raw.shape) - raw) ** 2))
@@ -177,8 +186,10 @@ def table_rows(results: list[ModelResult], calibration: dict | None = None) -> l
     """The rows of the comparison table: one per model, then the calibration row."""
     rows = [summary_row(r.name, r.metrics, r.fit_seconds) for r in results]
     if calibration is not None:
-        rows.append({key: None for key, _ in TABLE_COLUMNS} | {"model": CALIBRATION_ROW, "precision": calibration["precision"],
-                                                                 "recall": calibration["recall"]})
+        rows.append(
+            {key: None for key, _ in TABLE_COLUMNS}
+            | {"model": CALIBRATION_ROW, "precision": calibration["precision"], "recall": calibration["recall"]}
+        )
     return rows
 
 
@@ -199,7 +210,9 @@ METRICS_FILE = "metrics.json"
 MODELS_DIR = "models"
 
 
-def write_comparison(out_dir, results: list[ModelResult], *, data: dict, settings: dict, calibration: dict | None = None) -> Path:
+def write_comparison(
+    out_dir, results: list[ModelResult], *, data: dict, settings: dict, calibration: dict | None = None
+) -> Path:
     """Save every model under ``out_dir/models/NAME`` and all numbers to ``out_dir/metrics.json``.
 
     ``data`` records where the data came from (so a report can be redrawn without refitting);
@@ -239,7 +252,7 @@ def read_comparison(out_dir) -> tuple[dict, dict]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != "vaelab-comparison":
-        raise ModelFileError(f"{path} is not a vaelab comparison (no \"format\": \"vaelab-comparison\")")
+        raise ModelFileError(f'{path} is not a vaelab comparison (no "format": "vaelab-comparison")')
     shapes = {"data": dict, "settings": dict, "table": list, "models": dict}
     for field, kind in shapes.items():
         if not isinstance(document.get(field), kind):

@@ -61,7 +61,9 @@ def beta_sweep(
         result = fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples, random_state, feature_space)
         feature_space = result.feature_space
         row = summary_row(name, result.metrics, result.fit_seconds)
-        rows.append({"beta": beta, **row, "active_units": result.metrics["active_units"]["value"], "metrics": result.metrics})
+        rows.append(
+            {"beta": beta, **row, "active_units": result.metrics["active_units"]["value"], "metrics": result.metrics}
+        )
         models[name] = estimator
     return rows, models
 
@@ -97,13 +99,19 @@ def read_sweep(out_dir) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a vaelab sweep (no \"format\": \"{FORMAT}\")")
+        raise ModelFileError(f'{path} is not a vaelab sweep (no "format": "{FORMAT}")')
     if document.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"{path} has format_version {document.get('format_version')!r}; this vaelab reads {FORMAT_VERSION}")
+        raise ModelFileError(
+            f"{path} has format_version {document.get('format_version')!r}; this vaelab reads {FORMAT_VERSION}"
+        )
     for field, kind in {"data": dict, "settings": dict, "points": list}.items():
         if not isinstance(document.get(field), kind):
             raise ModelFileError(f"{path}: field {field!r} is missing or not a {kind.__name__}; the file is damaged")
     for point in document["points"]:
-        if not isinstance(point, dict) or not isinstance(point.get("beta"), (int, float)) or isinstance(point.get("beta"), bool):
+        if (
+            not isinstance(point, dict)
+            or not isinstance(point.get("beta"), (int, float))
+            or isinstance(point.get("beta"), bool)
+        ):
             raise ModelFileError(f"{path}: every point must be an object with a numeric beta; the file is damaged")
     return document

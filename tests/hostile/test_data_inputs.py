@@ -45,9 +45,7 @@ def refused(path, match: str, **options) -> None:
 
 def npy_header(shape, dtype="<f8") -> bytes:
     buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        buffer, {"descr": dtype, "fortran_order": False, "shape": tuple(shape)}
-    )
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": tuple(shape)})
     return buffer.getvalue()
 
 
@@ -57,6 +55,7 @@ def idx_header(shape, code=0x08) -> bytes:
 
 def png_header(width: int, height: int, colour_type: int = 2) -> bytes:
     """A PNG whose header claims width x height (RGB by default) and which holds no pixels."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -129,39 +128,65 @@ def _csv(text: str):
 
 CASES = {
     "npz member claiming (10**12,)": (
-        "bomb.npz", _npz_huge_claim,
+        "bomb.npz",
+        _npz_huge_claim,
         r"member 'X.npy' claims shape \(1000000000000,\) of float64 \(7.28 TiB\) but holds 0 bytes "
-        r"of data; the archive is corrupted: save it again"),
+        r"of data; the archive is corrupted: save it again",
+    ),
     "npz member that is not .npy": (
-        "mixed.npz", _npz_not_npy, r"member 'notes.txt' is not a .npy array .*rebuild the archive with numpy.savez"),
+        "mixed.npz",
+        _npz_not_npy,
+        r"member 'notes.txt' is not a .npy array .*rebuild the archive with numpy.savez",
+    ),
     "npz member with a garbage .npy": (
-        "garbage.npz", _npz_member_garbage, r"member 'X.npy' is not a valid .npy array .*save it with numpy.savez"),
+        "garbage.npz",
+        _npz_member_garbage,
+        r"member 'X.npy' is not a valid .npy array .*save it with numpy.savez",
+    ),
     "IDX.gz inflating past its header": (
-        "train-images-idx3-ubyte.gz", _idx_gz_inflates,
+        "train-images-idx3-ubyte.gz",
+        _idx_gz_inflates,
         r"gzipped IDX file inflates beyond its header: header says shape \(1000, 28, 28\) of uint8 "
-        r"\(766 KiB of data\), but it decompresses to more than 766 KiB; get a fresh copy"),
+        r"\(766 KiB of data\), but it decompresses to more than 766 KiB; get a fresh copy",
+    ),
     "IDX.gz claiming 10**15 bytes": (
-        "huge-images-idx3-ubyte.gz", _idx_gz_huge_claim,
+        "huge-images-idx3-ubyte.gz",
+        _idx_gz_huge_claim,
         r"IDX data of shape \(1000000, 1000000, 1000\) would need 909 TiB in memory, over the budget "
-        r"of .*; decompress it \(gunzip\)"),
+        r"of .*; decompress it \(gunzip\)",
+    ),
     "IDX with 255 dimensions": (
-        "deep-idx3-ubyte", _idx_255_dims, r"IDX header claims 255 dimensions; vaelab reads 1 to 4"),
+        "deep-idx3-ubyte",
+        _idx_255_dims,
+        r"IDX header claims 255 dimensions; vaelab reads 1 to 4",
+    ),
     "12000x12000 images": (
-        "huge_pngs", _png_huge,
+        "huge_pngs",
+        _png_huge,
         r"a.png is 12000x12000 RGB pixels: one sample of 432,000,000 values, over vaelab's limit of "
-        r"16,777,216 per sample; pass image_size=\(H, W\) to resize them"),
+        r"16,777,216 per sample; pass image_size=\(H, W\) to resize them",
+    ),
     "an image past Pillow's bomb limit": (
-        "bomb_png", _png_bomb, r"(would need 2.51 GiB in memory|claims more pixels than Pillow will decode)"),
+        "bomb_png",
+        _png_bomb,
+        r"(would need 2.51 GiB in memory|claims more pixels than Pillow will decode)",
+    ),
     "CSV whose line 1 has a gap": (
-        "gap.csv", _csv("1,,3\n4,5,6\n7,8,9\n"),
-        r"column 1 has an empty value on line 1; fill it in \(impute\) or drop the row"),
+        "gap.csv",
+        _csv("1,,3\n4,5,6\n7,8,9\n"),
+        r"column 1 has an empty value on line 1; fill it in \(impute\) or drop the row",
+    ),
     "CSV whose line 1 ends in N/A": (
-        "na.csv", _csv("1,2,N/A\n4,5,6\n7,8,9\n"),
-        r"column 2 has a missing value \('N/A'\) on line 1; fill it in \(impute\) or drop the row"),
+        "na.csv",
+        _csv("1,2,N/A\n4,5,6\n7,8,9\n"),
+        r"column 2 has a missing value \('N/A'\) on line 1; fill it in \(impute\) or drop the row",
+    ),
     "CSV whose line 1 mixes text and numbers": (
-        "hex.csv", _csv("0x10,2\n3,4\n5,6\n"),
+        "hex.csv",
+        _csv("0x10,2\n3,4\n5,6\n"),
         r"line 1 mixes text and numbers: column 0 holds '0x10' but column 1 holds the number '2'.*"
-        r"pass header=True if line 1 holds names, or header=False if it is data"),
+        r"pass header=True if line 1 holds names, or header=False if it is data",
+    ),
 }
 
 
@@ -180,8 +205,11 @@ def test_npz_compression_bomb_is_refused_from_its_header(tmp_path, monkeypatch):
     path = tmp_path / "zeros.npz"
     _npz_compression_bomb(path)
     assert path.stat().st_size < 100_000
-    refused(path, r"member 'X.npy' of shape \(1048576,\) would need 4 MiB in memory, over the budget of "
-                  r"1 MiB .*save that array as .npy, which vaelab memory-maps")
+    refused(
+        path,
+        r"member 'X.npy' of shape \(1048576,\) would need 4 MiB in memory, over the budget of "
+        r"1 MiB .*save that array as .npy, which vaelab memory-maps",
+    )
 
 
 def test_a_fifo_is_refused_without_opening_it(tmp_path):
@@ -233,7 +261,11 @@ def _cli(tmp_path, case):
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "vaelab", "fit", "--data", str(path), "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     return result, out, match
 

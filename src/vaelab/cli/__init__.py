@@ -13,13 +13,21 @@ import argparse
 import sys
 import warnings
 
+from .. import explore
 from .._version import __version__
 from ..allocator import retain_freed_memory
 from ..errors import TrainingInterrupted, VaelabError
 from ..estimators.registry import MODELS
-from .. import explore
 from . import commands
-from .flags import Parser, add_data_flags, add_estimator_flags, flag_words, line_buffered_stdout, parse_betas, positive_int
+from .flags import (
+    Parser,
+    add_data_flags,
+    add_estimator_flags,
+    flag_words,
+    line_buffered_stdout,
+    parse_betas,
+    positive_int,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -31,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str) -> argparse.ArgumentParser:
-        sub = subcommands.add_parser(name, help=help, description=help)  # a Parser too: argparse uses the parent's class
+        sub = subcommands.add_parser(
+            name, help=help, description=help
+        )  # a Parser too: argparse uses the parent's class
         sub.set_defaults(func=func)
         parser.commands[name] = sub
         return sub
@@ -55,39 +65,65 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("run", help="directory of a fitted model")
     sample.add_argument("-n", type=positive_int("-n"), default=64, help="number of samples (default 64)")
     sample.add_argument("--random-state", type=int, default=0)
-    sample.add_argument("--sampler", choices=["prior", "gmm"], default="prior",
-                        help="codes from the model's prior or from a Gaussian mixture fitted to the training codes")
+    sample.add_argument(
+        "--sampler",
+        choices=["prior", "gmm"],
+        default="prior",
+        help="codes from the model's prior or from a Gaussian mixture fitted to the training codes",
+    )
     sample.add_argument("--label", help="conditional models: the class to generate (default: every class in turn)")
     sample.add_argument("--out", required=True, help="output .npy file")
 
     evaluate = command("evaluate", commands.cmd_evaluate, "every metric of a fitted model on held-out data")
     evaluate.add_argument("run", help="directory of a fitted model")
-    evaluate.add_argument("--iw-samples", type=positive_int("--iw-samples"), default=1000,
-                          help="K for the importance-sampled log-likelihood")
+    evaluate.add_argument(
+        "--iw-samples",
+        type=positive_int("--iw-samples"),
+        default=1000,
+        help="K for the importance-sampled log-likelihood",
+    )
     evaluate.add_argument("--seed", type=int, default=0, help="seeds every sampled metric")
     evaluate.add_argument("--json", help="also write the metrics to this JSON file")
     add_data_flags(evaluate)
 
-    comp = command("compare", commands.cmd_compare, "fit PCA, an autoencoder and a VAE and compare them on held-out data")
+    comp = command(
+        "compare", commands.cmd_compare, "fit PCA, an autoencoder and a VAE and compare them on held-out data"
+    )
     add_data_flags(comp)
     comp.add_argument("--quiet", action="store_true", help="no progress bars")
-    comp.add_argument("--iw-samples", type=positive_int("--iw-samples"), default=1000,
-                      help="K for the importance-sampled log-likelihood")
+    comp.add_argument(
+        "--iw-samples",
+        type=positive_int("--iw-samples"),
+        default=1000,
+        help="K for the importance-sampled log-likelihood",
+    )
     comp.add_argument("--out", help="report directory (default reports/DATA)")
     comp.add_argument("--no-report", action="store_true", help="write metrics.json and the models, but no HTML page")
     add_estimator_flags(comp)
 
-    sweep = command("sweep", commands.cmd_sweep, "fit one VAE per KL weight beta and tabulate rate, distortion and the rest")
-    sweep.add_argument("--beta", type=parse_betas, default=[0.25, 0.5, 1.0, 2.0, 4.0],
-                       help="comma-separated betas (default 0.25,0.5,1,2,4)")
+    sweep = command(
+        "sweep", commands.cmd_sweep, "fit one VAE per KL weight beta and tabulate rate, distortion and the rest"
+    )
+    sweep.add_argument(
+        "--beta",
+        type=parse_betas,
+        default=[0.25, 0.5, 1.0, 2.0, 4.0],
+        help="comma-separated betas (default 0.25,0.5,1,2,4)",
+    )
     sweep.add_argument("--out", required=True, help="directory for sweep.json, rate_distortion.png and the models")
-    sweep.add_argument("--iw-samples", type=positive_int("--iw-samples"), default=1000,
-                       help="K for the importance-sampled log-likelihood")
+    sweep.add_argument(
+        "--iw-samples",
+        type=positive_int("--iw-samples"),
+        default=1000,
+        help="K for the importance-sampled log-likelihood",
+    )
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
     add_data_flags(sweep)
     add_estimator_flags(sweep, exclude=frozenset({"beta"}))
 
-    report = command("report", commands.cmd_report, "redraw report.html of a `vaelab compare` directory, without refitting")
+    report = command(
+        "report", commands.cmd_report, "redraw report.html of a `vaelab compare` directory, without refitting"
+    )
     report.add_argument("run", help="directory written by `vaelab compare --out`")
 
     explore.add_arguments(command("explore", explore.run, "serve a live latent-space explorer on 127.0.0.1"))

@@ -40,8 +40,10 @@ class Parser(argparse.ArgumentParser):
             target = getattr(self, "commands", {}).get(getattr(namespace, "command", None), self)
             flags = [f for action in target._actions for f in action.option_strings]
             unknown = next((e for e in extras if e.startswith("-")), extras[0])
-            target.error(f"unrecognized argument{'s' * (len(extras) > 1)}: {' '.join(extras)}"
-                         + did_you_mean(unknown.split("=")[0], flags))
+            target.error(
+                f"unrecognized argument{'s' * (len(extras) > 1)}: {' '.join(extras)}"
+                + did_you_mean(unknown.split("=")[0], flags)
+            )
         return namespace
 
     def error(self, message: str):
@@ -125,15 +127,26 @@ def given_params(args: argparse.Namespace) -> dict:
 
 def add_data_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--data", default="digits", help="'digits' (the default, bundled), 'fashion-mnist', or a "
-                       ".npy/.npz/.csv/.tsv/IDX file or a folder of images")
+    group.add_argument(
+        "--data",
+        default="digits",
+        help="'digits' (the default, bundled), 'fashion-mnist', or a "
+        ".npy/.npz/.csv/.tsv/IDX file or a folder of images",
+    )
     group.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files")
     group.add_argument("--key", help=".npz: the array holding the data")
     group.add_argument("--label-column", help=".csv/.tsv: the label column (kept apart from the features)")
-    group.add_argument("--delimiter", choices=sorted(DELIMITERS), help=".csv/.tsv: the field separator "
-                       "(default: detected from the first lines; 'tab' for tabs)")
-    group.add_argument("--header", choices=sorted(HEADERS), default="auto",
-                       help=".csv/.tsv: whether line 1 holds column names (default: auto, detected)")
+    group.add_argument(
+        "--delimiter",
+        choices=sorted(DELIMITERS),
+        help=".csv/.tsv: the field separator (default: detected from the first lines; 'tab' for tabs)",
+    )
+    group.add_argument(
+        "--header",
+        choices=sorted(HEADERS),
+        default="auto",
+        help=".csv/.tsv: whether line 1 holds column names (default: auto, detected)",
+    )
 
 
 DELIMITERS = {",": ",", ";": ";", "tab": "\t"}  # the flag's words -> vaelab.data.load's delimiter
@@ -179,4 +192,6 @@ def parse_betas(text: str) -> list[float]:
     try:
         return [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 0.25,0.5,1,2,4, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers like 0.25,0.5,1,2,4, got {text!r}"
+        ) from None

@@ -78,7 +78,9 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
             pixel_max = image_pixel_max(X)
         return Preprocessing.fit(X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed)
 
-    def _set_fitted(self, module: LatentModel, preprocessing: Preprocessing, sample_shape, conditioning, seed: int) -> None:
+    def _set_fitted(
+        self, module: LatentModel, preprocessing: Preprocessing, sample_shape, conditioning, seed: int
+    ) -> None:
         self.conditioning_ = conditioning
         self.seed_ = int(seed)  # random_state made a seed once, at fit: a RandomState gives one number
         self.module_ = module

@@ -69,7 +69,9 @@ def _as_dense_real(X, name: str):
         try:
             X = X.astype(np.float64)
         except TypeError as exc:
-            raise NonNumericDataError(f"{name} holds values that are not numbers: {exc}; vaelab needs real numbers") from None
+            raise NonNumericDataError(
+                f"{name} holds values that are not numbers: {exc}; vaelab needs real numbers"
+            ) from None
         except ValueError as exc:
             raise DataError(f"{name} holds values that are not numbers: {exc}; vaelab needs real numbers") from None
     check_numeric(X, name)  # text, dates...: what the values are, before any count of them
@@ -79,7 +81,9 @@ def _as_dense_real(X, name: str):
             f"{name}.reshape(-1, 1) if it has a single feature, {name}.reshape(1, -1) if it is a single sample"
         )
     if X.shape[0] == 0:
-        raise DataError(f"{name} has 0 sample(s) (shape={X.shape}) while a minimum of 1 is required: it contains no samples")
+        raise DataError(
+            f"{name} has 0 sample(s) (shape={X.shape}) while a minimum of 1 is required: it contains no samples"
+        )
     if math.prod(X.shape[1:]) == 0:
         raise DataError(
             f"{name} has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: each sample is empty"

@@ -51,8 +51,12 @@ class Autoencoder(NeuralEstimator):
 
     def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
         n_features = math.prod(sample_shape)
-        likelihood = make_likelihood(choose_likelihood(self.likelihood, preprocessing.binarize != "none"), (n_features,))
-        return AutoencoderModule(n_features, self.latent_dim, tuple(self.hidden), likelihood, **self._networks(sample_shape))
+        likelihood = make_likelihood(
+            choose_likelihood(self.likelihood, preprocessing.binarize != "none"), (n_features,)
+        )
+        return AutoencoderModule(
+            n_features, self.latent_dim, tuple(self.hidden), likelihood, **self._networks(sample_shape)
+        )
 
     def score(self, X, y=None) -> float:
         """Mean reconstruction log-likelihood log p(x | z(x)) over ``X`` (n, ...), nats per example; higher is better.

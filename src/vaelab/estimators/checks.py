@@ -17,23 +17,40 @@ from ..errors import ConfigError
 
 def check_int(name: str, value, low: int, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]`` (no upper bound when ``high`` is None); bools are refused."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
-        high is not None and value > high
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < low
+        or (high is not None and value > high)
     ):
         allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ConfigError(f"{name} must be an integer {allowed}, got {value!r}")
     return int(value)
 
 
-def check_real(name: str, value, low: float = 0.0, high: float = math.inf, *, low_open: bool = True,
-               high_open: bool = True, unit: str = "") -> float:
+def check_real(
+    name: str,
+    value,
+    low: float = 0.0,
+    high: float = math.inf,
+    *,
+    low_open: bool = True,
+    high_open: bool = True,
+    unit: str = "",
+) -> float:
     """``value`` as a finite float in the interval from ``low`` to ``high`` (open or closed ends)."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value)
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float, np.integer, np.floating))
+        and math.isfinite(value)
+    )
     if ok:
         ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:
         if high == math.inf:
-            allowed = "a positive number" if (low == 0 and low_open) else f"a number {'>' if low_open else '>='} {low:g}"
+            allowed = (
+                "a positive number" if (low == 0 and low_open) else f"a number {'>' if low_open else '>='} {low:g}"
+            )
         else:
             allowed = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ConfigError(f"{name} must be {allowed}{f' ({unit})' if unit else ''}, got {value!r}")

@@ -174,13 +174,15 @@ class NeuralEstimator(LatentEstimator):
             warnings.warn(
                 f"{name}: the validation split has only {n_val} rows, too few to judge early stopping; "
                 "give more data, raise validation_fraction, or set patience=None and choose epochs",
-                ConvergenceWarning, stacklevel=3,
+                ConvergenceWarning,
+                stacklevel=3,
             )
         elif n_val and trained == max_epochs(config, n_train) and self.history_["best_epoch"] == trained:
             warnings.warn(
                 f"{name}: the validation loss was still improving at the last of {trained} epochs; the model "
                 "may be under-trained: raise epochs (or leave epochs=None), or raise lr",
-                ConvergenceWarning, stacklevel=3,
+                ConvergenceWarning,
+                stacklevel=3,
             )
 
     def _epoch_hook(self):

@@ -17,8 +17,7 @@ from typing import Any
 from ..data.preprocessing import BINARIZE, CHOICES
 from ..errors import ConfigError
 from ..likelihoods import LIKELIHOODS
-from ..models import ARCHITECTURES, PRIORS
-from ..models import OBJECTIVES
+from ..models import ARCHITECTURES, OBJECTIVES, PRIORS
 from ..train import PRECISIONS, TrainConfig, seed_from
 from .checks import check_choice, check_int, check_real, check_sizes, optional
 
@@ -144,72 +143,166 @@ def _seed(name, value):
     seed_from(value)  # None, an int in [0, 2**32) or a RandomState; says so otherwise
 
 
-LATENT_DIM = Param("latent_dim", 2, "int", "Size of the code (PCA: the number of principal components kept).",
-                   _positive_int, int)
-HIDDEN = Param("hidden", (256, 128), "tuple of int",
-               "MLP hidden layer sizes of the encoder (the decoder mirrors them); ``()`` gives linear maps.",
-               check_sizes, parse_sizes)
-ARCHITECTURE = Param("architecture", "auto", '{"auto", ' + ", ".join(f'"{a}"' for a in ARCHITECTURES) + "}",
-                     '``"auto"``: a CNN for images (n, C, H, W), an MLP for tables (n, d); ``"gated_mlp"``: '
-                     "hidden layers h = (W x + b) * sigmoid(V x + c), as in the VampPrior experiments.",
-                     lambda n, v: check_choice(n, v, ("auto", *ARCHITECTURES)))
-CHANNELS = Param("channels", (32, 64), "tuple of int",
-                 "Conv channels of the encoder's stride-2 layers (the decoder mirrors them).", check_sizes, parse_sizes)
-LIKELIHOOD = Param("likelihood", "auto", '{"auto", ' + ", ".join(f'"{n}"' for n in LIKELIHOODS) + "}",
-                   "Decoder distribution p(x|z); its negative log-likelihood (nats) is the reconstruction term. "
-                   '``"auto"``: ``"bernoulli"`` for binarised data, else ``"gaussian"`` (a learned variance per '
-                   "feature: a density of the same values as PCA's, so the models compare like for like).",
-                   lambda n, v: check_choice(n, v, ("auto", *LIKELIHOODS)))
+LATENT_DIM = Param(
+    "latent_dim", 2, "int", "Size of the code (PCA: the number of principal components kept).", _positive_int, int
+)
+HIDDEN = Param(
+    "hidden",
+    (256, 128),
+    "tuple of int",
+    "MLP hidden layer sizes of the encoder (the decoder mirrors them); ``()`` gives linear maps.",
+    check_sizes,
+    parse_sizes,
+)
+ARCHITECTURE = Param(
+    "architecture",
+    "auto",
+    '{"auto", ' + ", ".join(f'"{a}"' for a in ARCHITECTURES) + "}",
+    '``"auto"``: a CNN for images (n, C, H, W), an MLP for tables (n, d); ``"gated_mlp"``: '
+    "hidden layers h = (W x + b) * sigmoid(V x + c), as in the VampPrior experiments.",
+    lambda n, v: check_choice(n, v, ("auto", *ARCHITECTURES)),
+)
+CHANNELS = Param(
+    "channels",
+    (32, 64),
+    "tuple of int",
+    "Conv channels of the encoder's stride-2 layers (the decoder mirrors them).",
+    check_sizes,
+    parse_sizes,
+)
+LIKELIHOOD = Param(
+    "likelihood",
+    "auto",
+    '{"auto", ' + ", ".join(f'"{n}"' for n in LIKELIHOODS) + "}",
+    "Decoder distribution p(x|z); its negative log-likelihood (nats) is the reconstruction term. "
+    '``"auto"``: ``"bernoulli"`` for binarised data, else ``"gaussian"`` (a learned variance per '
+    "feature: a density of the same values as PCA's, so the models compare like for like).",
+    lambda n, v: check_choice(n, v, ("auto", *LIKELIHOODS)),
+)
 BETA = Param("beta", 1.0, "float", "Weight of the KL term (1: the ELBO; Higgins et al., 2017).", _positive, float)
-OBJECTIVE = Param("objective", "elbo", '{"elbo", "iwae"}',
-                  "The ELBO, or the importance-weighted bound with ``n_train_samples`` samples (Burda et al., 2016).",
-                  lambda n, v: check_choice(n, v, OBJECTIVES))
-N_TRAIN_SAMPLES = Param("n_train_samples", 1, "int", "Samples per example of the IWAE bound during training.",
-                        _positive_int, int)
-KL_WARMUP = Param("kl_warmup", 0, "int",
-                  "Anneal the KL weight linearly from 0 to ``beta`` over this many epochs (0: off).",
-                  lambda n, v: check_int(n, v, 0), int)
-PRIOR = Param("prior", "normal", "{" + ", ".join(f'"{k}"' for k in PRIORS) + "}",
-              'p(z): ``"normal"`` N(0, I); ``"vamp"`` the VampPrior (Tomczak & Welling, 2018), a mixture of the '
-              'posteriors at ``prior_components`` learned pseudo-inputs; ``"mixture"`` a learned mixture of '
-              "``prior_components`` Gaussians.", lambda n, v: check_choice(n, v, tuple(PRIORS)))
-PRIOR_COMPONENTS = Param("prior_components", 500, "int",
-                         'Pseudo-inputs of ``prior="vamp"`` or components of ``prior="mixture"`` (unused by "normal").',
-                         _positive_int, int)
-FREE_BITS = Param("free_bits", 0.0, "float", "Floor, in nats, of the batch-mean KL of each latent dimension (0: off).",
-                  lambda n, v: check_real(n, v, 0.0, low_open=False, unit="nats per latent dimension"), float)
-PREPROCESSING = Param("preprocessing", "auto", "{" + ", ".join(f'"{k}"' for k in CHOICES) + "}",
-                      "Map from raw values to model space, fitted on the training data and stored with the model. "
-                      '``"auto"``: ``"scale"`` (to [0, 1]) for images and 8-bit data of a known range, '
-                      '``"standardize"`` for tables. Log-likelihoods are reported in the raw data\'s units.',
-                      lambda n, v: check_choice(n, v, CHOICES))
-PIXEL_MAX = Param("pixel_max", None, "float or None",
-                  'For ``preprocessing="scale"``: the raw full-scale value (255 for uint8 when None).',
-                  optional(_positive), parse_optional_float)
-BINARIZE_ = Param("binarize", "none", "{" + ", ".join(f'"{k}"' for k in BINARIZE) + "}",
-                  "After scaling: binarise at 0.5, by one fixed Bernoulli draw, or by a fresh draw of every batch "
-                  "(the usual protocol for likelihood benchmarks).",
-                  lambda n, v: check_choice(n, v, BINARIZE))
-EPOCHS = _knob("epochs", "int or None", "Passes over the training data, an upper bound with early stopping (None: "
-               "at least 50, and enough for 5,000 Adam steps, so that small data sets converge too).",
-               optional(_positive_int), parse_optional_int)
+OBJECTIVE = Param(
+    "objective",
+    "elbo",
+    '{"elbo", "iwae"}',
+    "The ELBO, or the importance-weighted bound with ``n_train_samples`` samples (Burda et al., 2016).",
+    lambda n, v: check_choice(n, v, OBJECTIVES),
+)
+N_TRAIN_SAMPLES = Param(
+    "n_train_samples", 1, "int", "Samples per example of the IWAE bound during training.", _positive_int, int
+)
+KL_WARMUP = Param(
+    "kl_warmup",
+    0,
+    "int",
+    "Anneal the KL weight linearly from 0 to ``beta`` over this many epochs (0: off).",
+    lambda n, v: check_int(n, v, 0),
+    int,
+)
+PRIOR = Param(
+    "prior",
+    "normal",
+    "{" + ", ".join(f'"{k}"' for k in PRIORS) + "}",
+    'p(z): ``"normal"`` N(0, I); ``"vamp"`` the VampPrior (Tomczak & Welling, 2018), a mixture of the '
+    'posteriors at ``prior_components`` learned pseudo-inputs; ``"mixture"`` a learned mixture of '
+    "``prior_components`` Gaussians.",
+    lambda n, v: check_choice(n, v, tuple(PRIORS)),
+)
+PRIOR_COMPONENTS = Param(
+    "prior_components",
+    500,
+    "int",
+    'Pseudo-inputs of ``prior="vamp"`` or components of ``prior="mixture"`` (unused by "normal").',
+    _positive_int,
+    int,
+)
+FREE_BITS = Param(
+    "free_bits",
+    0.0,
+    "float",
+    "Floor, in nats, of the batch-mean KL of each latent dimension (0: off).",
+    lambda n, v: check_real(n, v, 0.0, low_open=False, unit="nats per latent dimension"),
+    float,
+)
+PREPROCESSING = Param(
+    "preprocessing",
+    "auto",
+    "{" + ", ".join(f'"{k}"' for k in CHOICES) + "}",
+    "Map from raw values to model space, fitted on the training data and stored with the model. "
+    '``"auto"``: ``"scale"`` (to [0, 1]) for images and 8-bit data of a known range, '
+    '``"standardize"`` for tables. Log-likelihoods are reported in the raw data\'s units.',
+    lambda n, v: check_choice(n, v, CHOICES),
+)
+PIXEL_MAX = Param(
+    "pixel_max",
+    None,
+    "float or None",
+    'For ``preprocessing="scale"``: the raw full-scale value (255 for uint8 when None).',
+    optional(_positive),
+    parse_optional_float,
+)
+BINARIZE_ = Param(
+    "binarize",
+    "none",
+    "{" + ", ".join(f'"{k}"' for k in BINARIZE) + "}",
+    "After scaling: binarise at 0.5, by one fixed Bernoulli draw, or by a fresh draw of every batch "
+    "(the usual protocol for likelihood benchmarks).",
+    lambda n, v: check_choice(n, v, BINARIZE),
+)
+EPOCHS = _knob(
+    "epochs",
+    "int or None",
+    "Passes over the training data, an upper bound with early stopping (None: "
+    "at least 50, and enough for 5,000 Adam steps, so that small data sets converge too).",
+    optional(_positive_int),
+    parse_optional_int,
+)
 BATCH_SIZE = _knob("batch_size", "int", "Examples per gradient step.", _positive_int, int)
 LR = _knob("lr", "float", "Adam learning rate.", _positive, float)
-VALIDATION_FRACTION = Param("validation_fraction", 0.1, "float",
-                            "Share of the data held out for early stopping (0 disables it).",
-                            lambda n, v: check_real(n, v, 0.0, 1.0, low_open=False), float)
-PATIENCE = _knob("patience", "int or None", "Epochs without improvement of the validation loss before stopping "
-                 "(None: never stop early).", optional(_positive_int), parse_optional_int)
-GRAD_CLIP = _knob("grad_clip", "float or None", "Clip the global gradient norm to this value (None: no clipping).",
-                  optional(_positive), parse_optional_float)
-PRECISION = _knob("precision", '{"float32", "bfloat16"}',
-                  '``"bfloat16"``: mixed precision, forward and backward passes under ``torch.autocast`` (fast on GPUs '
-                  "with bfloat16 units; usually slower on CPUs without them). Weights, Adam and every method after "
-                  "fit stay float32.", lambda n, v: check_choice(n, v, PRECISIONS), str)
-DEVICE = Param("device", "auto", "str", '``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:N]"``; checked '
-               "against the hardware at fit time.")
-RANDOM_STATE = Param("random_state", None, "int, RandomState or None", "Same seed, same machine: same weights.",
-                     _seed, parse_optional_int)
+VALIDATION_FRACTION = Param(
+    "validation_fraction",
+    0.1,
+    "float",
+    "Share of the data held out for early stopping (0 disables it).",
+    lambda n, v: check_real(n, v, 0.0, 1.0, low_open=False),
+    float,
+)
+PATIENCE = _knob(
+    "patience",
+    "int or None",
+    "Epochs without improvement of the validation loss before stopping (None: never stop early).",
+    optional(_positive_int),
+    parse_optional_int,
+)
+GRAD_CLIP = _knob(
+    "grad_clip",
+    "float or None",
+    "Clip the global gradient norm to this value (None: no clipping).",
+    optional(_positive),
+    parse_optional_float,
+)
+PRECISION = _knob(
+    "precision",
+    '{"float32", "bfloat16"}',
+    '``"bfloat16"``: mixed precision, forward and backward passes under ``torch.autocast`` (fast on GPUs '
+    "with bfloat16 units; usually slower on CPUs without them). Weights, Adam and every method after "
+    "fit stay float32.",
+    lambda n, v: check_choice(n, v, PRECISIONS),
+    str,
+)
+DEVICE = Param(
+    "device",
+    "auto",
+    "str",
+    '``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:N]"``; checked against the hardware at fit time.',
+)
+RANDOM_STATE = Param(
+    "random_state",
+    None,
+    "int, RandomState or None",
+    "Same seed, same machine: same weights.",
+    _seed,
+    parse_optional_int,
+)
 VERBOSE = Param("verbose", 0, "int or bool", "0 is silent; 1 shows a progress bar.", _verbosity, None)
 
 
@@ -227,18 +320,49 @@ def _iwae_rules(values: Mapping[str, Any]) -> None:
 
 def _prior_rules(values: Mapping[str, Any]) -> None:
     if values["free_bits"] and values["prior"] != "normal":
-        raise ConfigError(f"free_bits floors a per-dimension KL, which prior={values['prior']!r} does not have; use prior='normal'")
+        raise ConfigError(
+            f"free_bits floors a per-dimension KL, which prior={values['prior']!r} does not have; use prior='normal'"
+        )
 
 
-PCA_PARAMS = ParamTable((
-    LATENT_DIM, PREPROCESSING, PIXEL_MAX,
-    dataclasses.replace(RANDOM_STATE, doc="Seeds :meth:`sample` when it is not given its own ``random_state``."),
-))
-AUTOENCODER_PARAMS = ParamTable((
-    LATENT_DIM, HIDDEN, ARCHITECTURE, CHANNELS, LIKELIHOOD, PREPROCESSING, PIXEL_MAX, BINARIZE_,
-    EPOCHS, BATCH_SIZE, LR, VALIDATION_FRACTION, PATIENCE, GRAD_CLIP, PRECISION, DEVICE, RANDOM_STATE, VERBOSE,
-))
+PCA_PARAMS = ParamTable(
+    (
+        LATENT_DIM,
+        PREPROCESSING,
+        PIXEL_MAX,
+        dataclasses.replace(RANDOM_STATE, doc="Seeds :meth:`sample` when it is not given its own ``random_state``."),
+    )
+)
+AUTOENCODER_PARAMS = ParamTable(
+    (
+        LATENT_DIM,
+        HIDDEN,
+        ARCHITECTURE,
+        CHANNELS,
+        LIKELIHOOD,
+        PREPROCESSING,
+        PIXEL_MAX,
+        BINARIZE_,
+        EPOCHS,
+        BATCH_SIZE,
+        LR,
+        VALIDATION_FRACTION,
+        PATIENCE,
+        GRAD_CLIP,
+        PRECISION,
+        DEVICE,
+        RANDOM_STATE,
+        VERBOSE,
+    )
+)
 VAE_PARAMS = AUTOENCODER_PARAMS.extended(
-    BETA, OBJECTIVE, N_TRAIN_SAMPLES, KL_WARMUP, FREE_BITS, PRIOR, PRIOR_COMPONENTS, after="likelihood",
-    rules=(_iwae_rules, _prior_rules)
+    BETA,
+    OBJECTIVE,
+    N_TRAIN_SAMPLES,
+    KL_WARMUP,
+    FREE_BITS,
+    PRIOR,
+    PRIOR_COMPONENTS,
+    after="likelihood",
+    rules=(_iwae_rules, _prior_rules),
 )

@@ -13,11 +13,11 @@ from ..errors import ConfigError, DataError
 from ..models import PPCA, LatentModel
 from ..train import seed_from
 from ._base import LatentEstimator, check_fit_array, store_params
-
-_CHUNK = 4096  # rows per pass of the exact likelihood
 from .checks import check_int
 from .conditioning import Unconditional
 from .params import PCA_PARAMS
+
+_CHUNK = 4096  # rows per pass of the exact likelihood
 
 
 class PCA(LatentEstimator):
@@ -26,8 +26,9 @@ class PCA(LatentEstimator):
     kind = "pca"
     seeds_sampling = True
 
-    def __init__(self, *, latent_dim: int = 2, preprocessing: str = "auto", pixel_max: float | None = None,
-                 random_state=None):
+    def __init__(
+        self, *, latent_dim: int = 2, preprocessing: str = "auto", pixel_max: float | None = None, random_state=None
+    ):
         store_params(self, locals())
 
     def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
@@ -87,7 +88,9 @@ class PCA(LatentEstimator):
         dtype = np.float64 if np.asarray(X).dtype == np.float64 else np.float32
         A = self.to_model_space(X, dtype)
         with torch.no_grad():
-            parts = [self.module_.exact_log_likelihood(torch.from_numpy(A[i : i + _CHUNK])) for i in range(0, len(A), _CHUNK)]
+            parts = [
+                self.module_.exact_log_likelihood(torch.from_numpy(A[i : i + _CHUNK])) for i in range(0, len(A), _CHUNK)
+            ]
         return self._in_units(torch.cat(parts).numpy(), space)
 
     def score(self, X, y=None) -> float:

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import torch
 
-from ..errors import PosteriorCollapseWarning
 from ..data.preprocessing import Preprocessing
+from ..errors import PosteriorCollapseWarning
 from ..likelihoods import choose_likelihood, make_likelihood
 from ..metrics import iw_log_likelihood
 from ..models import VAE as VAEModule
@@ -63,11 +63,22 @@ class VAE(NeuralEstimator):
 
     def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
         n_features = math.prod(sample_shape)
-        likelihood = make_likelihood(choose_likelihood(self.likelihood, preprocessing.binarize != "none"), (n_features,))
+        likelihood = make_likelihood(
+            choose_likelihood(self.likelihood, preprocessing.binarize != "none"), (n_features,)
+        )
         return VAEModule(
-            n_features, self.latent_dim, tuple(self.hidden), likelihood, beta=self.beta, objective=self.objective,
-            n_train_samples=self.n_train_samples, free_bits=float(self.free_bits), n_classes=n_classes,
-            prior=self.prior, prior_components=self.prior_components, **self._networks(sample_shape),
+            n_features,
+            self.latent_dim,
+            tuple(self.hidden),
+            likelihood,
+            beta=self.beta,
+            objective=self.objective,
+            n_train_samples=self.n_train_samples,
+            free_bits=float(self.free_bits),
+            n_classes=n_classes,
+            prior=self.prior,
+            prior_components=self.prior_components,
+            **self._networks(sample_shape),
         )
 
     def _warn_if_collapsed(self, codes: np.ndarray) -> None:

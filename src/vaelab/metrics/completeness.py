@@ -30,7 +30,7 @@ from sklearn.decomposition import PCA
 
 from ..errors import ConfigError, DataError
 from ..models import LatentModel, fit_code_mixture
-from ._common import as_data, check_int, check_seed, decode_mean, embed
+from ._common import as_data, check_int, check_seed, embed
 
 _CHUNK_SIZE = 1024  # rows per distance block: a block holds chunk_size * n_other float64 distances
 _MAX_COMPONENTS = 64

@@ -56,8 +56,11 @@ def to_data_units(report: dict, log_det_jacobian: float | None, mse: float | Non
         report[key] = entry
     if report["log_likelihood"].get("value") is not None:
         n_dims = report["n_features"]
-        report["bits_per_dim"] = {**report["bits_per_dim"], "value": float(bits_per_dim(report["log_likelihood"]["value"], n_dims)),
-                                  "unit": "bits/dim of the data's density (continuous: not the 8-bit discrete convention)"}
+        report["bits_per_dim"] = {
+            **report["bits_per_dim"],
+            "value": float(bits_per_dim(report["log_likelihood"]["value"], n_dims)),
+            "unit": "bits/dim of the data's density (continuous: not the 8-bit discrete convention)",
+        }
     if mse is not None:
         report["mse"] = {**report["mse"], "value": mse, "unit": "squared data units per feature", "sem": None}
     return report
