@@ -22,6 +22,7 @@ from .._jsonfile import check_history, read_json
 from .._version import __version__
 from .._writes import clean_stale, replace_dir, staging_dir, write_atomic
 from ..errors import ConfigError, ModelFileError
+from ..checkpoint import check_tensor
 from .bounds import check_sizes
 
 FORMAT = "vaelab-model"
@@ -215,13 +216,3 @@ def weights_reader(weights_path: Path, sha256: str | None = None):
         return state
 
     return read
-
-
-def check_tensor(tensor: torch.Tensor, expected: torch.Tensor, where: str) -> None:
-    """Refuse a saved tensor of another shape or dtype than ``expected`` (never cast), or holding NaN/inf."""
-    if tensor.shape != expected.shape:
-        raise ModelFileError(f"{where} has shape {tuple(tensor.shape)}, but the config implies {tuple(expected.shape)}")
-    if tensor.dtype != expected.dtype:
-        raise ModelFileError(f"{where} is {tensor.dtype}, but the model needs {expected.dtype}; the file is corrupted")
-    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-        raise ModelFileError(f"{where} holds NaN or infinite values; the file is corrupted")
