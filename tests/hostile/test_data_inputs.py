@@ -250,7 +250,6 @@ def test_cli_refuses_hostile_data_in_one_line(tmp_path, case):
     assert re.search(match, lines[0]), lines[0]
 
 
-@pytest.mark.xfail(reason="cli restructure pending", strict=False)
 def test_cli_leaves_no_empty_out_directory_after_bad_data(tmp_path):
     result, out, _ = _cli(tmp_path, "CSV whose line 1 has a gap")
     assert result.returncode == 2

@@ -13,10 +13,10 @@ import sys
 
 from .._version import __version__
 from ..allocator import retain_freed_memory
-from ..errors import TrainingInterrupted, VaelabError
 from ..estimators.registry import MODELS
 from .. import explore
 from . import commands
+from ._signals import run_command
 from .flags import add_data_flags, add_estimator_flags, parse_betas
 
 __all__ = ["build_parser", "main"]
@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = command("report", commands.cmd_report, "redraw report.html of a `vaelab compare` directory, without refitting")
     report.add_argument("run", help="directory written by `vaelab compare --out`")
 
+    for sub in (encode, sample, evaluate, comp, sweep):  # one output policy: replace only when asked
+        sub.add_argument("--overwrite", action="store_true", help="replace existing output files")
     explore.add_arguments(command("explore", explore.run, "serve a live latent-space explorer on 127.0.0.1"))
     return parser
 
@@ -91,15 +93,4 @@ def main(argv: list[str] | None = None) -> int:
     retain_freed_memory()  # the process is ours: keep torch's freed CPU buffers for reuse (see allocator.py)
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        status = args.func(args)  # None, or an exit status (explore)
-    except TrainingInterrupted as exc:
-        print(f"vaelab {args.command}: {exc}", file=sys.stderr)
-        return 130  # the shell's convention for a command stopped by SIGINT
-    except VaelabError as exc:
-        print(f"vaelab {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a path that cannot be read or written: the user's to fix, not a crash
-        print(f"vaelab {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
-        return 2
-    return status or 0
+    return run_command(args, sys.argv[1:] if argv is None else list(argv))  # exit statuses: cli/_signals.py
