@@ -45,6 +45,7 @@ def handled(command: str):
 
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("default")  # each distinct warning once, whatever filters the caller had
             warnings.showwarning = one_line
             yield
     finally:
