@@ -66,7 +66,7 @@ def test_existing_checkpoint_is_refused_without_resume_or_overwrite(tmp_path, di
     with pytest.raises(ConfigError, match="resume=True to continue it or overwrite=True"):
         VAE(epochs=1, random_state=0).fit(X, checkpoint_dir=tmp_path)
     VAE(epochs=1, random_state=0).fit(X, checkpoint_dir=tmp_path, overwrite=True)
-    with pytest.raises(ConfigError, match="written for other data or settings"):
+    with pytest.raises(ConfigError, match=r"written for latent_dim=2 \(now 3\)"):
         VAE(epochs=2, latent_dim=3, random_state=0).fit(X, checkpoint_dir=tmp_path, resume=True)
     with pytest.raises(ConfigError, match="nothing to resume"):
         VAE(epochs=1).fit(X, checkpoint_dir=tmp_path / "empty", resume=True)

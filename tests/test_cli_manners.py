@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from vaelab import load
-from vaelab.cli import _one_line_warnings, build_parser
+from vaelab.cli import build_parser
+from vaelab.cli._signals import handled
 from vaelab.cli.flags import data_options, flag_words
 
 
@@ -80,9 +81,7 @@ def test_messages_use_flag_words():
 
 
 def test_warnings_print_one_line_naming_the_command(capsys):
-    with warnings.catch_warnings():
-        warnings.showwarning = _one_line_warnings("sweep")
-        warnings.simplefilter("always")
+    with handled("sweep"):
         warnings.warn("VAE(beta=4, latent_dim=2): posterior collapse:\n  try kl_warmup", UserWarning, stacklevel=1)
     err = capsys.readouterr().err
     assert err == "vaelab sweep: warning: VAE(beta=4, latent_dim=2): posterior collapse: try --kl-warmup\n"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ._jsonfile import check_history, parse_json
+from ._writes import write_atomic
 from .data._arrays import row_chunks
 from .errors import ConfigError, ModelFileError
 
@@ -39,12 +41,35 @@ def data_fingerprint(X) -> str:
 
 
 def run_key(params: dict, X, labels: np.ndarray | None = None) -> str:
-    """What identifies a training run: the estimator's ``params`` (less :data:`RESUMABLE_PARAMS`), the data and labels."""
-    kept = {k: v for k, v in params.items() if k not in RESUMABLE_PARAMS}
-    key = [repr(sorted(kept.items())), list(X.shape), str(X.dtype), data_fingerprint(X)]
+    """What identifies a training run: the estimator's ``params`` (less :data:`RESUMABLE_PARAMS`), the data and labels.
+
+    A JSON object with the parts named, so a refusal can say which part differs (:func:`key_difference`).
+    """
+    kept = {k: repr(v) for k, v in sorted(params.items()) if k not in RESUMABLE_PARAMS}
+    key = {"params": kept, "data": [list(X.shape), str(X.dtype), data_fingerprint(X)]}
     if labels is not None:
-        key.append(hashlib.sha256(np.ascontiguousarray(labels).data).hexdigest()[:16])
+        key["labels"] = hashlib.sha256(np.ascontiguousarray(labels).data).hexdigest()[:16]
     return json.dumps(key)
+
+
+def key_difference(saved: str, current: str) -> str:
+    """What differs between two :func:`run_key` values, in words ("beta=4.0 (now 1.0)", "other data ...")."""
+    try:
+        old, new = json.loads(saved), json.loads(current)
+        parts = []
+        for name in sorted(set(old["params"]) | set(new["params"])):
+            a, b = old["params"].get(name, "unset"), new["params"].get(name, "unset")
+            if a != b:
+                parts.append(f"{name}={a} (now {b})")
+        if old["data"][:2] != new["data"][:2]:
+            parts.append(f"data of shape {tuple(old['data'][0])} {old['data'][1]} (now {tuple(new['data'][0])} {new['data'][1]})")
+        elif old["data"] != new["data"]:
+            parts.append("other data values (the same shape, different contents)")
+        if old.get("labels") != new.get("labels"):
+            parts.append("other labels")
+        return ", ".join(parts) or "other settings"
+    except (TypeError, KeyError, ValueError, IndexError):
+        return "another vaelab version or other settings"
 
 
 def checkpoint_path(checkpoint_dir, resume: bool, overwrite: bool) -> Path | None:
@@ -59,7 +84,10 @@ def checkpoint_path(checkpoint_dir, resume: bool, overwrite: bool) -> Path | Non
         return None
     path = Path(checkpoint_dir) / CHECKPOINT_FILE
     if resume and not path.is_file():
-        raise ConfigError(f"nothing to resume: {path} does not exist; fit without resume to start the run")
+        raise ConfigError(
+            f"nothing to resume: {checkpoint_dir} holds no checkpoint (no epoch had finished); "
+            "fit without resume to start the run"
+        )
     if not resume and not overwrite and path.exists():
         raise ConfigError(
             f"{checkpoint_dir} already holds a training checkpoint; pass resume=True to continue "
@@ -69,45 +97,122 @@ def checkpoint_path(checkpoint_dir, resume: bool, overwrite: bool) -> Path | Non
     return path
 
 
-def write_atomic(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, fsync the result and rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+def _digest(flat: dict[str, torch.Tensor], meta_text: str) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, and the metadata: any bit flip changes it."""
+    digest = hashlib.sha256(meta_text.encode())
+    for key in sorted(flat):
+        t = flat[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def save_checkpoint(path: Path, tensors: dict[str, dict[str, torch.Tensor]], meta: dict) -> None:
-    """Write named groups of tensors (``{"model": state_dict, ...}``) and JSON ``meta`` to ``path``."""
+    """Write named groups of tensors (``{"model": state_dict, ...}``) and JSON ``meta`` to ``path``.
+
+    Out of space, the previous checkpoint is kept and a :class:`vaelab.errors.DiskFullError` names
+    the path and the size needed.
+    """
     flat = {
         f"{group}/{name}": t.detach().cpu().contiguous()
         for group, state in tensors.items()
         for name, t in state.items()
     }
-    write_atomic(path, lambda tmp: save_file(flat, tmp, metadata={"vaelab": json.dumps(meta)}))
+    text = json.dumps(meta, allow_nan=False)
+    metadata = {"vaelab": text, "sha256": _digest(flat, text)}
+    needed = sum(t.numel() * t.element_size() for t in flat.values()) + len(text)
+    previous = "the previous checkpoint is kept" if path.exists() else "no checkpoint was written"
+    write_atomic(path, lambda tmp: save_file(flat, tmp, metadata=metadata), needed=needed,
+                 kept=f"{previous}; free some space, then resume with --resume (fit(..., resume=True))")
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
-    """Read a checkpoint written by :func:`save_checkpoint`: ``(tensor groups, meta)``."""
+def load_checkpoint(path: Path, run_key: str | None = None, model: dict[str, torch.Tensor] | None = None):
+    """Read a checkpoint written by :func:`save_checkpoint`: ``(tensor groups, meta)``, checked.
+
+    Its digest, the schema of its metadata and, given ``model`` (the state dict it must restore),
+    the names, shapes, dtypes and finiteness of its weights are checked; given ``run_key``, a
+    checkpoint of another run is refused, naming what differs. Every refusal is a
+    :class:`ModelFileError` or :class:`ConfigError` that says how to go on.
+    """
+    fresh = "start afresh with --overwrite (fit(..., overwrite=True))"
     try:
         with safe_open(path, framework="pt") as f:
-            meta = json.loads((f.metadata() or {})["vaelab"])
+            metadata = f.metadata() or {}
             groups: dict[str, dict[str, torch.Tensor]] = {}
+            flat = {}
             for key in f.keys():
-                group, name = key.split("/", 1)
-                groups.setdefault(group, {})[name] = f.get_tensor(key)
-    except (SafetensorError, OSError, KeyError, ValueError) as exc:
-        raise ModelFileError(f"checkpoint {path} is unreadable ({exc}); start again without resuming") from None
+                flat[key] = f.get_tensor(key)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"checkpoint {path} is unreadable ({exc}); {fresh}") from None
+    if set(metadata) != {"vaelab", "sha256"} or metadata["sha256"] != _digest(flat, metadata["vaelab"]):
+        raise ModelFileError(f"checkpoint {path} is corrupted (its digest does not match its contents); {fresh}")
+    for key, tensor in flat.items():
+        group, _, name = key.partition("/")
+        groups.setdefault(group, {})[name] = tensor
+    meta = parse_json(metadata["vaelab"], f"checkpoint {path} metadata", fresh)
+    check_meta(meta, groups, f"checkpoint {path}", fresh)
+    if run_key is not None and meta["run_key"] != run_key:
+        raise ConfigError(
+            f"checkpoint {path} was written for {key_difference(meta['run_key'], run_key)}; resume with the "
+            f"same data and parameters, or {fresh}"
+        )
+    if model is not None:
+        for group in ("model", "best"):
+            if group not in groups:
+                continue
+            if set(groups[group]) != set(model):
+                raise ModelFileError(
+                    f"checkpoint {path}: {group} weights do not match the model (missing "
+                    f"{sorted(set(model) - set(groups[group]))[:3]}, unexpected {sorted(set(groups[group]) - set(model))[:3]}); {fresh}"
+                )
+            for name, tensor in groups[group].items():
+                try:
+                    check_tensor(tensor, model[name], f"checkpoint {path}: {group}/{name}")
+                except ModelFileError as exc:
+                    raise ModelFileError(f"{exc}; {fresh}") from None
     return groups, meta
+
+
+def check_tensor(tensor: torch.Tensor, expected: torch.Tensor, where: str) -> None:
+    """Refuse a saved tensor of another shape or dtype than ``expected`` (never cast), or holding NaN/inf."""
+    if tensor.shape != expected.shape:
+        raise ModelFileError(f"{where} has shape {tuple(tensor.shape)}, but the config implies {tuple(expected.shape)}")
+    if tensor.dtype != expected.dtype:
+        raise ModelFileError(f"{where} is {tensor.dtype}, but the model needs {expected.dtype}; the file is corrupted")
+    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        raise ModelFileError(f"{where} holds NaN or infinite values; the file is corrupted")
+
+
+_META = {"run_key": str, "epoch": int, "best_loss": (float, int, type(None)), "waited": int, "finished": bool,
+         "history": dict, "param_groups": list}
+
+
+def check_meta(meta, groups: dict, where: str, fresh: str) -> None:
+    """Refuse checkpoint metadata or tensor groups that :func:`save_checkpoint` cannot have written."""
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{where} is corrupted ({what}); {fresh}")
+
+    if not isinstance(meta, dict) or set(meta) != set(_META):
+        raise bad("its metadata lacks or adds fields")
+    for name, kind in _META.items():
+        if not isinstance(meta[name], kind) or (kind is int and isinstance(meta[name], bool)):
+            raise bad(f"{name} has the wrong type")
+    if meta["epoch"] < 1 or meta["waited"] < 0:
+        raise bad(f"epoch {meta['epoch']}, waited {meta['waited']}")
+    if meta["best_loss"] is not None and not math.isfinite(meta["best_loss"]):
+        raise bad("best_loss is not finite")
+    try:
+        check_history(meta["history"], where)
+    except ModelFileError:
+        raise bad("its history has the wrong shape or types") from None
+    if any(len(v) != meta["epoch"] for v in meta["history"]["train"].values()):
+        raise bad(f"its history does not hold {meta['epoch']} epochs")
+    if not all(isinstance(g, dict) and isinstance(g.get("params"), list) for g in meta["param_groups"]):
+        raise bad("its optimiser groups are malformed")
+    if not {"model", "rng"} <= set(groups) <= {"model", "rng", "optim", "best"}:
+        raise bad(f"tensor groups {sorted(groups)}; expected model, rng, optim and best")
+    if set(groups["rng"]) - {"cpu", "cuda"} or any(t.dtype != torch.uint8 for t in groups["rng"].values()):
+        raise bad("its random-number state is malformed")
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -118,10 +223,21 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch
 
 
 def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: list) -> None:
+    """Load the optimiser state, refusing entries that do not fit ``optimizer``'s parameters."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     state: dict[int, dict[str, torch.Tensor]] = {}
+    bad = "checkpoint optimiser state {} does not fit the model; start afresh with --overwrite (fit(..., overwrite=True))"
     for key, value in tensors.items():
-        index, name = key.split(".", 1)
+        index, _, name = key.partition(".")
+        if not index.isdigit() or int(index) >= len(params) or name not in ("step", "exp_avg", "exp_avg_sq"):
+            raise ModelFileError(bad.format(repr(key)))
+        if name != "step" and (value.shape != params[int(index)].shape or not value.is_floating_point()
+                               or not torch.isfinite(value).all()):
+            raise ModelFileError(bad.format(repr(key)))
         state.setdefault(int(index), {})[name] = value
     for group in param_groups:
         group["betas"] = tuple(group.get("betas", (0.9, 0.999)))
-    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
+        raise ModelFileError(bad.format(f"({exc})")) from None

@@ -22,6 +22,10 @@ class ModelFileError(VaelabError, ValueError):
     """A saved model directory is missing, incomplete, corrupted or unsafe."""
 
 
+class DiskFullError(VaelabError, OSError):
+    """A write ran out of space; the message names the path, the space needed and what was kept."""
+
+
 class NotFittedError(VaelabError, _SklearnNotFittedError):
     """A method that needs a fitted model was called before ``fit``."""
 

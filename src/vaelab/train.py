@@ -247,12 +247,8 @@ def _save(path: Path, config: TrainConfig, module, optimizer, progress: _Progres
 def _restore(config: TrainConfig, module, optimizer, device) -> _Progress:
     if config.checkpoint is None:
         raise ConfigError("resume=True needs the checkpoint path to resume from; set checkpoint")
-    groups, meta = load_checkpoint(config.checkpoint)
-    if meta.get("run_key") != config.run_key:
-        raise ConfigError(
-            f"checkpoint {config.checkpoint} was written for other data or settings; "
-            "resume with the same data and parameters, or start afresh with overwrite"
-        )
+    # load_checkpoint checks the digest, schema, run identity and weights, naming what differs
+    groups, meta = load_checkpoint(config.checkpoint, config.run_key, module.state_dict())
     module.load_state_dict(groups["model"])
     restore_optimizer(optimizer, groups.get("optim", {}), meta["param_groups"])
     _set_rng_state(groups["rng"], device)

@@ -284,7 +284,6 @@ def test_cli_refuses_hostile_data_in_one_line(tmp_path, case):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="cli restructure pending", strict=False)
 def test_cli_leaves_no_empty_out_directory_after_bad_data(tmp_path):
     result, out, _ = _cli(tmp_path, "CSV whose line 1 has a gap")
     assert result.returncode == 2

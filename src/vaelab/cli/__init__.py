@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
 from .. import explore
 from .._version import __version__
 from ..allocator import retain_freed_memory
-from ..errors import TrainingInterrupted, VaelabError
 from ..estimators.registry import MODELS
 from . import commands
+from ._signals import run_command
 from .flags import (
     Parser,
     add_data_flags,
@@ -126,19 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run", help="directory written by `vaelab compare --out`")
 
+    for sub in (encode, sample, evaluate, comp, sweep):  # one output policy: replace only when asked
+        sub.add_argument("--overwrite", action="store_true", help="replace existing output files")
     explore.add_arguments(command("explore", explore.run, "serve a live latent-space explorer on 127.0.0.1"))
     return parser
-
-
-def _one_line_warnings(command: str):
-    """``warnings.showwarning`` for the CLI: ``vaelab sweep: warning: <message>``, one line, no source line."""
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        text = " ".join(flag_words(str(message)).split())
-        kind = "" if category is UserWarning else f" ({category.__name__})"
-        print(f"vaelab {command}: warning{kind}: {text}", file=sys.stderr, flush=True)
-
-    return show
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,21 +136,4 @@ def main(argv: list[str] | None = None) -> int:
     line_buffered_stdout()  # a --quiet compare into a pipe or a log shows each line as it is printed
     parser = build_parser()
     args = parser.parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.showwarning = _one_line_warnings(args.command)
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
-    try:
-        status = args.func(args)  # None, or an exit status (explore)
-    except TrainingInterrupted as exc:
-        print(f"vaelab {args.command}: {exc}", file=sys.stderr)
-        return 130  # the shell's convention for a command stopped by SIGINT
-    except VaelabError as exc:
-        print(f"vaelab {args.command}: error: {flag_words(' '.join(str(exc).split()))}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a path that cannot be read or written: the user's to fix, not a crash
-        print(f"vaelab {args.command}: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
-        return 2
-    return status or 0
+    return run_command(args, sys.argv[1:] if argv is None else list(argv))  # exit statuses: cli/_signals.py

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import os
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from .._jsonfile import read_json
+from ..checkpoint import CHECKPOINT_FILE
+from ..errors import ConfigError, ModelFileError, VaelabError
+from ..estimators.bounds import check_iw_samples, check_output_bytes, check_sizes, check_training_memory
+from ..estimators.modelfile import CONFIG_FILE
 from ..estimators.registry import MODELS
 from ..estimators.vae import VAE
 from ._distributed import process_group
+from ._reports import check_comparison
+from ._outputs import check_writable, output_dir, output_file, publish, run_contents, run_directory, save_json, save_npy, staged
 from .flags import data_options, given_params
 
 
@@ -51,6 +58,50 @@ def _format(value) -> str:
     return str(value)
 
 
+def _check_fit_out(args: argparse.Namespace, cls) -> Path:
+    """Refuse, before any work, an --out this fit may not use; the refusal says what it holds and what to pass."""
+    out = Path(args.out)
+    if not args.out or (out.exists() and not out.is_dir()):
+        raise ConfigError(f"--out {args.out!r} must name a directory, and a file of that name exists" if args.out else "--out must not be empty")
+    if args.resume and args.model == "pca":
+        raise ConfigError("--model pca fits in one step and keeps no checkpoint, so there is nothing to --resume; "
+                          "drop --resume (and pass --overwrite to replace what --out holds)")
+    held = run_contents(out)
+    saved_class = _saved_class(out)
+    has_checkpoint = CHECKPOINT_FILE in held
+    if held and not (args.resume or args.overwrite):
+        what = f"a fitted {saved_class}" if saved_class else ("a training checkpoint" if has_checkpoint else ", ".join(held[:3]))
+        fix = "--resume to continue its run or --overwrite to replace it" if has_checkpoint else "--overwrite to replace it"
+        raise ConfigError(f"{out} already holds {what}; pass {fix}")
+    if args.resume and not has_checkpoint:
+        if saved_class:
+            raise ConfigError(f"nothing to resume: {out} holds a finished {saved_class} without a checkpoint; pass --overwrite to replace it")
+        raise ConfigError(f"nothing to resume: {out} holds no checkpoint (no epoch had finished); run the same command without --resume")
+    if args.resume and saved_class and saved_class != cls.__name__:
+        raise ConfigError(f"{out} holds a {saved_class} run, which --model {args.model} cannot resume; pass the same --model, or --overwrite")
+    check_writable(_existing(out.parent))  # the new model is built beside --out, then swapped in
+    if out.is_dir():
+        check_writable(out)
+    return out
+
+
+def _existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def _saved_class(out: Path) -> str | None:
+    """The estimator class named by the model in ``out``, or None when it holds no readable one."""
+    try:
+        config = read_json(out / CONFIG_FILE)
+    except (OSError, VaelabError):
+        return None
+    name = config.get("class") if isinstance(config, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def cmd_fit(args: argparse.Namespace) -> None:
     cls = MODELS[args.model]
     params = given_params(args)
@@ -59,63 +110,41 @@ def cmd_fit(args: argparse.Namespace) -> None:
     if rejected:
         flags = ", ".join("--" + r.replace("_", "-") for r in rejected)
         raise ConfigError(f"--model {args.model} does not take {flags}")
-    out = Path(args.out)
-    if out.is_dir() and any(out.iterdir()) and not (args.resume or args.overwrite):
-        raise ConfigError(f"{out} already exists and is not empty; pass --resume to continue its run or --overwrite to replace it")
-    _output_dir(args.out)
-    dataset = _load_dataset(args)
-    params = {k: v for k, v in _with_data_defaults(params, dataset).items() if k in accepted}
-    if "verbose" in accepted:
-        params["verbose"] = 0 if args.quiet else 1
-    estimator = cls(**params)
-    if cls.conditioning.conditional and dataset.y_train is None:
-        raise ConfigError(
-            f"--model {args.model} needs class labels, and {args.data} has none: use a named data set, a CSV with "
-            "--label-column, or an .npz with a labels array"
-        )
-    if args.model == "pca":
-        estimator.fit(dataset.X_train)
-    else:
-        with process_group() as rank:
-            estimator.fit(
-                dataset.X_train, dataset.y_train, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite
+    check_sizes(params, "vaelab fit")
+    out = _check_fit_out(args, cls)
+    # torchrun starts one process per rank on the same --out: rank 0 holds the lock and writes
+    lock = run_directory(out, "run") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext(out)
+    with lock:
+        dataset = _load_dataset(args)
+        params = {k: v for k, v in _with_data_defaults(params, dataset).items() if k in accepted}
+        if "verbose" in accepted:
+            params["verbose"] = 0 if args.quiet else 1
+        estimator = cls(**params)
+        if cls.conditioning.conditional and dataset.y_train is None:
+            raise ConfigError(
+                f"--model {args.model} needs class labels, and {args.data} has none: use a named data set, a CSV with "
+                "--label-column, or an .npz with a labels array"
             )
-            if rank:
-                return  # under torchrun every rank ends with the same model; rank 0 saves it
-    estimator.save(out)
+        n_classes = len(np.unique(dataset.y_train)) if cls.conditioning.conditional else 0
+        check_training_memory(estimator, dataset.sample_shape, n_classes, "vaelab fit")
+        if args.model == "pca":
+            estimator.fit(dataset.X_train)
+            (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # --overwrite: a neural run's checkpoint is not this model's
+        else:
+            with process_group() as rank:
+                estimator.fit(
+                    dataset.X_train, dataset.y_train, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite
+                )
+                if rank:
+                    return  # under torchrun every rank ends with the same model; rank 0 saves it
+        estimator.save(out)
     print(f"fitted {cls.__name__} on {len(dataset.X_train)} examples of shape {dataset.sample_shape}; saved to {out}")
-
-
-def _output_dir(path: str) -> Path:
-    """Check, before any fitting, that ``path`` can be a directory we write into."""
-    out = Path(path)
-    if not path or (out.exists() and not out.is_dir()):
-        raise ConfigError(f"--out {path!r} must name a directory, and a file of that name exists" if path else "--out must not be empty")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the output directory {path!r}: {exc.strerror or exc}") from None
-    return out
-
-
-def _output_file(path: str) -> Path:
-    out = Path(path)
-    if not path or out.is_dir() or not out.name:
-        raise ConfigError(f"the output file {path!r} must be a file name, not a directory or empty")
-    return out
 
 
 def _load_run(path: str):
     from ..io import load
 
     return load(path)
-
-
-def _save_array(path: str, array: np.ndarray) -> None:
-    out = _output_file(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as f:  # a file object: np.save would append ".npy" to other names
-        np.save(f, array)
 
 
 def _split(dataset, name: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -128,17 +157,20 @@ def _split(dataset, name: str) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
+    out = output_file(args.out, args.overwrite)
     estimator = _load_run(args.run)
     X, y = _split(_load_dataset(args), args.split)
     if estimator.conditioning.conditional and y is None:
         raise ConfigError(f"{args.run} is a conditional model: encoding needs labels, and {args.data} has none")
     codes = estimator.transform(X, y if estimator.conditioning.conditional else None)
-    _save_array(args.out, codes)
+    save_npy(out, codes)
     print(f"wrote codes of shape {codes.shape} to {args.out}")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    out = output_file(args.out, args.overwrite)
     estimator = _load_run(args.run)
+    check_output_bytes(args.n, estimator.n_features_in_, "vaelab sample", "-n")
     label = args.label
     if label is not None and not estimator.conditioning.conditional:
         raise ConfigError(f"--label needs a conditional model (vaelab fit --model cvae); {args.run} is a {type(estimator).__name__}")
@@ -148,7 +180,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         except ValueError:
             raise ConfigError(f"--label {label!r}: this model's classes are {estimator.classes_.tolist()}") from None
     samples = estimator.sample(args.n, y=label, random_state=args.random_state, sampler=args.sampler)
-    _save_array(args.out, samples)
+    save_npy(out, samples)
     print(f"wrote {len(samples)} samples of shape {samples.shape[1:]} to {args.out}")
 
 
@@ -180,6 +212,8 @@ def _metric_rows(metrics: dict) -> list[dict]:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from ..compare import evaluate_estimator, held_out_split
 
+    check_iw_samples(args.iw_samples, "vaelab evaluate")
+    out = output_file(args.json, args.overwrite, "--json") if args.json else None
     estimator = _load_run(args.run)
     split = held_out_split(_load_dataset(args))
     X_train, X_test = split.X_train, split.X_test
@@ -188,9 +222,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     _print_table(_metric_rows(metrics), [("metric", "metric"), ("value", "value"), ("unit", "unit"), ("detail", "detail")])
     for note in metrics["notes"]:
         print(f"note: {note}")
-    if args.json:
-        _output_file(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(metrics, indent=2, allow_nan=False))
+    if out is not None:
+        save_json(out, metrics)
         print(f"wrote {args.json}")
 
 
@@ -213,12 +246,19 @@ def _render_report(out: Path, document: dict, models: dict, dataset) -> Path:
     )
 
 
+COMPARE_OUTPUTS = ("metrics.json", "models", "report.html", "figures")
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from ..compare import TABLE_COLUMNS, calibration_row, compare, comparability_notes, held_out_split, read_comparison
     from ..compare import table_rows, write_comparison
 
+    check_iw_samples(args.iw_samples, "vaelab compare")
+    if args.out is not None:
+        output_dir(args.out, args.overwrite, COMPARE_OUTPUTS)
     dataset = _load_dataset(args)
-    out = _output_dir(args.out if args.out is not None else str(Path("reports") / Path(dataset.name).stem))
+    out = output_dir(args.out if args.out is not None else str(Path("reports") / Path(dataset.name).stem),
+                     args.overwrite, COMPARE_OUTPUTS)
     split = held_out_split(dataset)
     X_train, X_test = split.X_train, split.X_test
     params = _with_data_defaults(given_params(args), dataset)
@@ -230,21 +270,40 @@ def cmd_compare(args: argparse.Namespace) -> None:
     for note in comparability_notes([r.metrics for r in results]):
         print(f"note: {note}")
     data = {"source": args.data, **data_options(args)}
-    write_comparison(out, results, data=data, settings={**params, "iw_samples": args.iw_samples}, calibration=calibration)
+    with run_directory(out, "comparison"), staged(out) as staging:  # built whole, then moved in: a failure keeps the old files
+        write_comparison(staging, results, data=data, settings={**params, "iw_samples": args.iw_samples}, calibration=calibration)
+        if not args.no_report:
+            document, models = read_comparison(staging)
+            _render_report(staging, document, models, dataset)
+        publish(staging, out)
     if not args.no_report:
-        document, models = read_comparison(out)
-        print(f"wrote {_render_report(out, document, models, dataset)}")
+        print(f"wrote {out / 'report.html'}")
     print(f"wrote {out / 'metrics.json'} and the models under {out / 'models'}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from ..compare import read_comparison
+    from ..compare import METRICS_FILE, read_comparison
     from ..data import load
 
-    document, models = read_comparison(args.run)
+    run = Path(args.run)
+    check_comparison(run / METRICS_FILE)
+    document, models = read_comparison(run)
     source = document["data"]
     dataset = load(source["source"], **{k: source.get(k) for k in ("key", "label_column", "data_dir", "delimiter", "header")})
-    print(f"wrote {_render_report(Path(args.run), document, models, dataset)}")
+    check_writable(run, "RUN")
+    with staged(run) as staging:  # the old report.html stays whole until the new one is complete
+        try:
+            _render_report(staging, document, models, dataset)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ModelFileError(
+                f"{run / METRICS_FILE} lacks a field the report needs or holds one of the wrong type ({exc!r}); "
+                "rerun `vaelab compare` to rewrite it"
+            ) from None
+        publish(staging, run)
+    print(f"wrote {run / 'report.html'}")
+
+
+SWEEP_OUTPUTS = ("sweep.json", "rate_distortion.png", "models")
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -252,7 +311,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from ..report.curves import rate_distortion
     from ..sweep import SWEEP_COLUMNS, beta_sweep, write_sweep
 
-    out = _output_dir(args.out)
+    check_iw_samples(args.iw_samples, "vaelab sweep")
+    out = output_dir(args.out, args.overwrite, SWEEP_OUTPUTS)  # before training: a read-only --out fails now
     dataset = _load_dataset(args)
     split = held_out_split(dataset)
     X_train, X_test = split.X_train, split.X_test
@@ -261,12 +321,15 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     rejected = sorted(set(params) - set(VAE.params.names))
     if rejected:
         raise ConfigError(f"vaelab sweep fits VAEs, which do not take {', '.join('--' + r.replace('_', '-') for r in rejected)}")
+    check_sizes(params, "vaelab sweep")
     params.setdefault("random_state", 0)
-    rows, models = beta_sweep(X_train, X_test, args.beta, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params)
-    print(f"{dataset.name}: one VAE per beta, {len(X_train)} training and {len(X_test)} held-out examples")
-    _print_table(rows, SWEEP_COLUMNS)
-    data = {"source": args.data, **data_options(args)}
-    path = write_sweep(out, rows, models, data=data, settings={**params, "iw_samples": args.iw_samples})
-    figure = rate_distortion(rows, name=dataset.name)
-    figure.savefig(out / "rate_distortion.png", dpi=110)
-    print(f"wrote {path}, {out / 'rate_distortion.png'} and the models under {out / 'models'}")
+    with run_directory(out, "sweep"):
+        rows, models = beta_sweep(X_train, X_test, args.beta, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params)
+        print(f"{dataset.name}: one VAE per beta, {len(X_train)} training and {len(X_test)} held-out examples")
+        _print_table(rows, SWEEP_COLUMNS)
+        data = {"source": args.data, **data_options(args)}
+        with staged(out) as staging:
+            path = write_sweep(staging, rows, models, data=data, settings={**params, "iw_samples": args.iw_samples})
+            rate_distortion(rows, name=dataset.name).savefig(staging / "rate_distortion.png", dpi=110)
+            publish(staging, out)
+    print(f"wrote {out / path.name}, {out / 'rate_distortion.png'} and the models under {out / 'models'}")

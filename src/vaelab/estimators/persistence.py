@@ -31,7 +31,7 @@ def load(path):
         raise ModelFileError(f"{path / CONFIG_FILE}: fitted.classes_ is given exactly for a conditional model")
     estimator = cls(**cls.params.from_json(config["params"]))
     try:
-        estimator._set_fitted_state(fitted, weights_reader(path / WEIGHTS_FILE))
+        estimator._set_fitted_state(fitted, weights_reader(path / WEIGHTS_FILE, config["weights_sha256"]))
     except ModelFileError:
         raise
     except (VaelabError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
