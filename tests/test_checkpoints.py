@@ -78,6 +78,7 @@ def test_interrupted_write_leaves_the_previous_checkpoint_readable(tmp_path, dig
     before = path.read_bytes()
     rng = np.random.default_rng(0)
     for cut in rng.integers(0, len(before), size=5):
+
         def crash(tmp, cut=int(cut)):
             tmp.write_bytes(before[:cut])
             raise KeyboardInterrupt  # a kill while the temporary file is half written
@@ -96,7 +97,8 @@ def test_divergence_names_epoch_and_batch_and_keeps_the_best_weights(tmp_path, d
 
     def poisoned_fit():
         nonlocal original_loss
-        from vaelab.models import LossTerms, VAE as VAEModule
+        from vaelab.models import VAE as VAEModule
+        from vaelab.models import LossTerms
 
         original_loss = VAEModule.loss
         calls = {"n": 0}
@@ -132,9 +134,28 @@ def test_ctrl_c_stops_after_saving_and_says_how_to_resume(tmp_path):
     np.save(tmp_path / "x.npy", _data())
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vaelab", "fit", "--data", str(tmp_path / "x.npy"), "--likelihood", "bernoulli",
-         "--preprocessing", "none", "--epochs", "50", "--validation-fraction", "0", "--quiet", "--out", str(run)],
-        stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "vaelab",
+            "fit",
+            "--data",
+            str(tmp_path / "x.npy"),
+            "--likelihood",
+            "bernoulli",
+            "--preprocessing",
+            "none",
+            "--epochs",
+            "50",
+            "--validation-fraction",
+            "0",
+            "--quiet",
+            "--out",
+            str(run),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
         # a shell's background job (`cmd &`) inherits SIGINT ignored; a user's terminal does not
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -147,9 +168,30 @@ def test_ctrl_c_stops_after_saving_and_says_how_to_resume(tmp_path):
     assert proc.returncode == 130
     assert "interrupted" in err and "--resume" in err and "Traceback" not in err
     done = subprocess.run(
-        [sys.executable, "-m", "vaelab", "fit", "--data", str(tmp_path / "x.npy"), "--likelihood", "bernoulli",
-         "--preprocessing", "none", "--epochs", "2", "--validation-fraction", "0", "--quiet", "--resume", "--out", str(run)],
-        capture_output=True, text=True, env=env, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "vaelab",
+            "fit",
+            "--data",
+            str(tmp_path / "x.npy"),
+            "--likelihood",
+            "bernoulli",
+            "--preprocessing",
+            "none",
+            "--epochs",
+            "2",
+            "--validation-fraction",
+            "0",
+            "--quiet",
+            "--resume",
+            "--out",
+            str(run),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
     )
     # A different epoch count is the same run extended or shortened: resuming is allowed.
     assert done.returncode == 0, done.stderr

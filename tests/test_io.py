@@ -45,17 +45,20 @@ def test_corrupted_config(saved):
         load(saved)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda c: c.update(extra=1), r"unknown field\(s\) \['extra'\]"),
-    (lambda c: c.update(format_version=99), "format_version 99"),
-    (lambda c: c.update({"class": "Evil"}), "unknown class 'Evil'"),
-    (lambda c: c["params"].update(gamma=1), r"unknown parameter\(s\) \['gamma'\]"),
-    (lambda c: c["params"].update(likelihood="poisson"), "unknown likelihood"),
-    (lambda c: c["fitted"].update(sample_shape_=["64"]), "sample_shape_ must be a list of positive integers"),
-    (lambda c: c["fitted"].update(extra=1), "must hold sample_shape_"),
-    (lambda c: c["fitted"]["preprocessing_"].update(kind="log"), "Preprocessing.kind must be one of"),
-    (lambda c: c["params"].update(latent_dim=3), "tensor .* has shape"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda c: c.update(extra=1), r"unknown field\(s\) \['extra'\]"),
+        (lambda c: c.update(format_version=99), "format_version 99"),
+        (lambda c: c.update({"class": "Evil"}), "unknown class 'Evil'"),
+        (lambda c: c["params"].update(gamma=1), r"unknown parameter\(s\) \['gamma'\]"),
+        (lambda c: c["params"].update(likelihood="poisson"), "unknown likelihood"),
+        (lambda c: c["fitted"].update(sample_shape_=["64"]), "sample_shape_ must be a list of positive integers"),
+        (lambda c: c["fitted"].update(extra=1), "must hold sample_shape_"),
+        (lambda c: c["fitted"]["preprocessing_"].update(kind="log"), "Preprocessing.kind must be one of"),
+        (lambda c: c["params"].update(latent_dim=3), "tensor .* has shape"),
+    ],
+)
 def test_tampered_config(saved, edit, match):
     config = json.loads((saved / "config.json").read_text())
     edit(config)

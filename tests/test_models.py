@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, ContinuousBernoulli, Normal, kl_divergence
 
-from vaelab.likelihoods import make_likelihood
 from vaelab.errors import ConfigError
+from vaelab.likelihoods import make_likelihood
 from vaelab.models import VAE, log_importance_weights
 
 

@@ -44,7 +44,9 @@ def _depth(value, limit: int) -> int:
 def parse_json(text: str | bytes, where: str, damaged: str = "the file is damaged") -> object:
     """``text`` parsed as JSON, or a ModelFileError naming ``where`` and why it is refused."""
     if len(text) > MAX_BYTES:
-        raise ModelFileError(f"{where} is {len(text)} bytes, over the {MAX_BYTES >> 20} MiB a vaelab JSON file may have; {damaged}")
+        raise ModelFileError(
+            f"{where} is {len(text)} bytes, over the {MAX_BYTES >> 20} MiB a vaelab JSON file may have; {damaged}"
+        )
     try:
         value = json.loads(text, parse_int=_bounded_int, parse_constant=_refuse_constant)
     except RecursionError:
@@ -61,7 +63,9 @@ def read_json(path: Path, damaged: str = "the file is damaged") -> object:
     path = Path(path)
     size = path.stat().st_size
     if size > MAX_BYTES:
-        raise ModelFileError(f"{path} is {size} bytes, over the {MAX_BYTES >> 20} MiB a vaelab JSON file may have; {damaged}")
+        raise ModelFileError(
+            f"{path} is {size} bytes, over the {MAX_BYTES >> 20} MiB a vaelab JSON file may have; {damaged}"
+        )
     return parse_json(path.read_bytes(), str(path), damaged)
 
 
@@ -70,15 +74,16 @@ def check_history(history, where: str) -> None:
     if history is None:
         return
     bad = ModelFileError(
-        f"{where}: the training history must be {{\"train\": {{name: [numbers]}}, \"validation\": {{...}}, "
-        "\"best_epoch\": integer or null}; the file is damaged"
+        f'{where}: the training history must be {{"train": {{name: [numbers]}}, "validation": {{...}}, '
+        '"best_epoch": integer or null}; the file is damaged'
     )
     if not isinstance(history, dict) or set(history) != {"train", "validation", "best_epoch"}:
         raise bad
     for part in ("train", "validation"):
         curves = history[part]
         if not isinstance(curves, dict) or not all(
-            isinstance(k, str) and isinstance(v, list)
+            isinstance(k, str)
+            and isinstance(v, list)
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
             for k, v in curves.items()
         ):

@@ -21,8 +21,8 @@ import fcntl
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .errors import DiskFullError, VaelabError
 
@@ -88,7 +88,9 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, write: Callable[[Path], object], *, needed: int | None = None, kept: str | None = None) -> None:
+def write_atomic(
+    path: Path, write: Callable[[Path], object], *, needed: int | None = None, kept: str | None = None
+) -> None:
     """Call ``write(tmp_path)``, fsync the result and rename it over ``path``.
 
     The file gets the mode a new file gets under the umask, whatever ``write`` chose, so every

@@ -62,7 +62,9 @@ def key_difference(saved: str, current: str) -> str:
             if a != b:
                 parts.append(f"{name}={a} (now {b})")
         if old["data"][:2] != new["data"][:2]:
-            parts.append(f"data of shape {tuple(old['data'][0])} {old['data'][1]} (now {tuple(new['data'][0])} {new['data'][1]})")
+            parts.append(
+                f"data of shape {tuple(old['data'][0])} {old['data'][1]} (now {tuple(new['data'][0])} {new['data'][1]})"
+            )
         elif old["data"] != new["data"]:
             parts.append("other data values (the same shape, different contents)")
         if old.get("labels") != new.get("labels"):
@@ -122,8 +124,12 @@ def save_checkpoint(path: Path, tensors: dict[str, dict[str, torch.Tensor]], met
     metadata = {"vaelab": text, "sha256": _digest(flat, text)}
     needed = sum(t.numel() * t.element_size() for t in flat.values()) + len(text)
     previous = "the previous checkpoint is kept" if path.exists() else "no checkpoint was written"
-    write_atomic(path, lambda tmp: save_file(flat, tmp, metadata=metadata), needed=needed,
-                 kept=f"{previous}; free some space, then resume with --resume (fit(..., resume=True))")
+    write_atomic(
+        path,
+        lambda tmp: save_file(flat, tmp, metadata=metadata),
+        needed=needed,
+        kept=f"{previous}; free some space, then resume with --resume (fit(..., resume=True))",
+    )
 
 
 def load_checkpoint(path: Path, run_key: str | None = None, model: dict[str, torch.Tensor] | None = None):
@@ -183,12 +189,20 @@ def check_tensor(tensor: torch.Tensor, expected: torch.Tensor, where: str) -> No
         raise ModelFileError(f"{where} holds NaN or infinite values; the file is corrupted")
 
 
-_META = {"run_key": str, "epoch": int, "best_loss": (float, int, type(None)), "waited": int, "finished": bool,
-         "history": dict, "param_groups": list}
+_META = {
+    "run_key": str,
+    "epoch": int,
+    "best_loss": (float, int, type(None)),
+    "waited": int,
+    "finished": bool,
+    "history": dict,
+    "param_groups": list,
+}
 
 
 def check_meta(meta, groups: dict, where: str, fresh: str) -> None:
     """Refuse checkpoint metadata or tensor groups that :func:`save_checkpoint` cannot have written."""
+
     def bad(what: str) -> ModelFileError:
         return ModelFileError(f"{where} is corrupted ({what}); {fresh}")
 
@@ -226,13 +240,16 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     """Load the optimiser state, refusing entries that do not fit ``optimizer``'s parameters."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     state: dict[int, dict[str, torch.Tensor]] = {}
-    bad = "checkpoint optimiser state {} does not fit the model; start afresh with --overwrite (fit(..., overwrite=True))"
+    bad = (
+        "checkpoint optimiser state {} does not fit the model; start afresh with --overwrite (fit(..., overwrite=True))"
+    )
     for key, value in tensors.items():
         index, _, name = key.partition(".")
         if not index.isdigit() or int(index) >= len(params) or name not in ("step", "exp_avg", "exp_avg_sq"):
             raise ModelFileError(bad.format(repr(key)))
-        if name != "step" and (value.shape != params[int(index)].shape or not value.is_floating_point()
-                               or not torch.isfinite(value).all()):
+        if name != "step" and (
+            value.shape != params[int(index)].shape or not value.is_floating_point() or not torch.isfinite(value).all()
+        ):
             raise ModelFileError(bad.format(repr(key)))
         state.setdefault(int(index), {})[name] = value
     for group in param_groups:

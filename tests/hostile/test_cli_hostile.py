@@ -185,17 +185,28 @@ def test_read_only_out_fails_before_training(tmp_path, data, capsys, monkeypatch
 
 
 # --- bounds before work (item 9) ----------------------------------------------------------------
-@pytest.mark.parametrize("argv, words", [
-    (["sample", "RUN", "-n", 10**12, "--out", "OUTDIR/s.npy"], ["would need", "TiB"]),
-    (["sample", "RUN", "-n", 0, "--out", "OUTDIR/s.npy"], ["at least 1"]),
-    (["evaluate", "RUN", "--data", "DATA", "--iw-samples", 10**9], ["outside [1, 100000]"]),
-    (["fit", "--data", "DATA", "--out", "OUTDIR/f", "--latent-dim", 10**9], ["over the limit"]),
-    (["fit", "--data", "DATA", "--out", "OUTDIR/f", "--latent-dim", 1_000_000, "--hidden", "4096"], ["would need at least"]),
-    (["fit", "--data", "DATA", "--out", "OUTDIR/f", "--hidden", 100_000_000], ["layer of 100000000 units"]),
-    (["fit", "--data", "DATA", "--out", "OUTDIR/f", "--objective", "iwae", "--n-train-samples", 10**9], ["over the limit"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["sample", "RUN", "-n", 10**12, "--out", "OUTDIR/s.npy"], ["would need", "TiB"]),
+        (["sample", "RUN", "-n", 0, "--out", "OUTDIR/s.npy"], ["at least 1"]),
+        (["evaluate", "RUN", "--data", "DATA", "--iw-samples", 10**9], ["outside [1, 100000]"]),
+        (["fit", "--data", "DATA", "--out", "OUTDIR/f", "--latent-dim", 10**9], ["over the limit"]),
+        (
+            ["fit", "--data", "DATA", "--out", "OUTDIR/f", "--latent-dim", 1_000_000, "--hidden", "4096"],
+            ["would need at least"],
+        ),
+        (["fit", "--data", "DATA", "--out", "OUTDIR/f", "--hidden", 100_000_000], ["layer of 100000000 units"]),
+        (
+            ["fit", "--data", "DATA", "--out", "OUTDIR/f", "--objective", "iwae", "--n-train-samples", 10**9],
+            ["over the limit"],
+        ),
+    ],
+)
 def test_sizes_are_refused_up_front(vae_run, data, tmp_path, capsys, argv, words):
-    argv = [str(a).replace("RUN", str(vae_run)).replace("DATA", str(data)).replace("OUTDIR", str(tmp_path)) for a in argv]
+    argv = [
+        str(a).replace("RUN", str(vae_run)).replace("DATA", str(data)).replace("OUTDIR", str(tmp_path)) for a in argv
+    ]
     started = time.monotonic()
     status, err = run(capsys, *argv)
     assert status == 2 and time.monotonic() - started < 30
@@ -204,16 +215,46 @@ def test_sizes_are_refused_up_front(vae_run, data, tmp_path, capsys, argv, words
 
 
 # --- report on a damaged metrics.json (item 14) -------------------------------------------------
-@pytest.mark.parametrize("document, words", [
-    ({"format": "vaelab-comparison"}, ["field 'data'"]),
-    ({"format": "vaelab-comparison", "data": {"source": "digits"}, "settings": {}, "table": [], "models": {"pca": 3}},
-     ["models.pca"]),
-    ({"format": "vaelab-comparison", "data": {"source": 5}, "settings": {}, "table": [], "models": {}}, ["data.source"]),
-    ({"format": "vaelab-comparison", "data": {"source": "digits"}, "settings": {}, "table": [[1]],
-      "models": {"pca": {"fit_seconds": 1, "metrics": {}}}}, ["table row 0"]),
-    ({"format": "vaelab-comparison", "data": {"source": "digits"}, "settings": {}, "table": [],
-      "models": {"../../etc": {"fit_seconds": 1, "metrics": {}}}}, ["plain folder name"]),
-])
+@pytest.mark.parametrize(
+    "document, words",
+    [
+        ({"format": "vaelab-comparison"}, ["field 'data'"]),
+        (
+            {
+                "format": "vaelab-comparison",
+                "data": {"source": "digits"},
+                "settings": {},
+                "table": [],
+                "models": {"pca": 3},
+            },
+            ["models.pca"],
+        ),
+        (
+            {"format": "vaelab-comparison", "data": {"source": 5}, "settings": {}, "table": [], "models": {}},
+            ["data.source"],
+        ),
+        (
+            {
+                "format": "vaelab-comparison",
+                "data": {"source": "digits"},
+                "settings": {},
+                "table": [[1]],
+                "models": {"pca": {"fit_seconds": 1, "metrics": {}}},
+            },
+            ["table row 0"],
+        ),
+        (
+            {
+                "format": "vaelab-comparison",
+                "data": {"source": "digits"},
+                "settings": {},
+                "table": [],
+                "models": {"../../etc": {"fit_seconds": 1, "metrics": {}}},
+            },
+            ["plain folder name"],
+        ),
+    ],
+)
 def test_report_refuses_a_damaged_metrics_file(tmp_path, capsys, document, words):
     (tmp_path / "metrics.json").write_text(json.dumps(document))
     status, err = run(capsys, "report", tmp_path)

@@ -134,13 +134,22 @@ def _edit_config(run, edit):
     (run / "config.json").write_text(json.dumps(config))
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda c: c["fitted"]["preprocessing_"].update(kind="standardize", mean=[0.0] * 6, std=[1e-300] * 6), "below 1e-30"),
-    (lambda c: c["fitted"].update(history_={"train": {"loss": ["x"]}, "validation": {}, "best_epoch": 1}), "training history"),
-    (lambda c: c["fitted"].update(history_={"train": 3}), "training history"),
-    (lambda c: c["params"].update(hidden=[1] * 300_000), "300000 layers"),
-    (lambda c: c.pop("weights_sha256"), "missing field"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            lambda c: c["fitted"]["preprocessing_"].update(kind="standardize", mean=[0.0] * 6, std=[1e-300] * 6),
+            "below 1e-30",
+        ),
+        (
+            lambda c: c["fitted"].update(history_={"train": {"loss": ["x"]}, "validation": {}, "best_epoch": 1}),
+            "training history",
+        ),
+        (lambda c: c["fitted"].update(history_={"train": 3}), "training history"),
+        (lambda c: c["params"].update(hidden=[1] * 300_000), "300000 layers"),
+        (lambda c: c.pop("weights_sha256"), "missing field"),
+    ],
+)
 def test_fitted_values_that_make_no_sense_are_refused(models, tmp_path, edit, match):
     models["old"].save(tmp_path / "run")
     _edit_config(tmp_path / "run", edit)
@@ -149,13 +158,16 @@ def test_fitted_values_that_make_no_sense_are_refused(models, tmp_path, edit, ma
 
 
 # --- hostile JSON (item 13) ---------------------------------------------------------------------
-@pytest.mark.parametrize("text, match", [
-    ("[" * 200_000 + "]" * 200_000, "nests deeper"),
-    ('{"format": "vaelab-model", "n": ' + "9" * 5000 + "}", "5000 digits"),
-    ('{"format": "vaelab-model", "n": NaN}', "not a number JSON allows"),
-    ("[" * 40 + "]" * 40, "nests deeper than 32"),
-    ("\xff\xfe not json", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("[" * 200_000 + "]" * 200_000, "nests deeper"),
+        ('{"format": "vaelab-model", "n": ' + "9" * 5000 + "}", "5000 digits"),
+        ('{"format": "vaelab-model", "n": NaN}', "not a number JSON allows"),
+        ("[" * 40 + "]" * 40, "nests deeper than 32"),
+        ("\xff\xfe not json", "not valid JSON"),
+    ],
+)
 def test_hostile_json_in_config_is_refused(models, tmp_path, text, match):
     models["old"].save(tmp_path / "run")
     (tmp_path / "run" / "config.json").write_text(text, encoding="latin-1")
@@ -179,7 +191,9 @@ def test_disk_full_while_saving_keeps_the_old_model(models, tmp_path, monkeypatc
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("vaelab.estimators.modelfile.save_file", full)
-    with pytest.raises(DiskFullError, match=r"no space left on the device to write .*weights.safetensors \(it needs about"):
+    with pytest.raises(
+        DiskFullError, match=r"no space left on the device to write .*weights.safetensors \(it needs about"
+    ):
         models["new"].save(tmp_path / "run")
     assert load(tmp_path / "run").latent_dim == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
@@ -208,21 +222,28 @@ def _resume(path, epochs=3):
     VAE(hidden=(4,), epochs=epochs, random_state=0).fit(_data(), checkpoint_dir=path, resume=True)
 
 
-@pytest.mark.parametrize("groups_edit, meta_edit, match", [
-    (lambda g: g["model"].update({"renamed": g["model"].pop(next(iter(g["model"])))}), None, "do not match the model"),
-    (lambda g: g.pop("rng"), None, "tensor groups"),
-    (lambda g: g.pop("model"), None, "tensor groups"),
-    (lambda g: g["model"].update({k: torch.zeros(3) for k in list(g["model"])[:1]}), None, "has shape"),
-    (lambda g: g["model"].update({k: v.double() for k, v in list(g["model"].items())[:1]}), None, "torch.float64"),
-    (lambda g: next(iter(g["model"].values())).view(-1)[0].fill_(float("nan")), None, "NaN or infinite"),
-    (lambda g: g["optim"].update({"99.exp_avg": torch.zeros(1)}), None, "optimiser state"),
-    (None, lambda m: m.update(epoch=-100), "epoch -100"),
-    (None, lambda m: m.update(epoch="2"), "epoch has the wrong type"),
-    (None, lambda m: m.update(finished=1), "finished has the wrong type"),
-    (None, lambda m: m.pop("history"), "lacks or adds fields"),
-    (None, lambda m: m["history"].update(train={"loss": [1.0]}), "does not hold 2 epochs"),
-    (None, lambda m: m.update(param_groups=[3]), "optimiser groups"),
-])
+@pytest.mark.parametrize(
+    "groups_edit, meta_edit, match",
+    [
+        (
+            lambda g: g["model"].update({"renamed": g["model"].pop(next(iter(g["model"])))}),
+            None,
+            "do not match the model",
+        ),
+        (lambda g: g.pop("rng"), None, "tensor groups"),
+        (lambda g: g.pop("model"), None, "tensor groups"),
+        (lambda g: g["model"].update({k: torch.zeros(3) for k in list(g["model"])[:1]}), None, "has shape"),
+        (lambda g: g["model"].update({k: v.double() for k, v in list(g["model"].items())[:1]}), None, "torch.float64"),
+        (lambda g: next(iter(g["model"].values())).view(-1)[0].fill_(float("nan")), None, "NaN or infinite"),
+        (lambda g: g["optim"].update({"99.exp_avg": torch.zeros(1)}), None, "optimiser state"),
+        (None, lambda m: m.update(epoch=-100), "epoch -100"),
+        (None, lambda m: m.update(epoch="2"), "epoch has the wrong type"),
+        (None, lambda m: m.update(finished=1), "finished has the wrong type"),
+        (None, lambda m: m.pop("history"), "lacks or adds fields"),
+        (None, lambda m: m["history"].update(train={"loss": [1.0]}), "does not hold 2 epochs"),
+        (None, lambda m: m.update(param_groups=[3]), "optimiser groups"),
+    ],
+)
 def test_corrupt_checkpoints_are_refused_on_resume(run, tmp_path, groups_edit, meta_edit, match):
     with pytest.raises(ModelFileError, match=match):
         _resume(_tampered(run, tmp_path, groups_edit, meta_edit))

@@ -39,7 +39,9 @@ def check_writable(directory: Path, flag: str = "--out") -> None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
-        raise ConfigError(f"{flag} {directory}: cannot write there ({exc.strerror or exc}); choose a writable directory") from None
+        raise ConfigError(
+            f"{flag} {directory}: cannot write there ({exc.strerror or exc}); choose a writable directory"
+        ) from None
 
 
 def _existing_parent(path: Path) -> Path:
@@ -85,7 +87,11 @@ def output_dir(path: str, overwrite: bool, names: tuple[str, ...], flag: str = "
     """The checked directory of a multi-file output whose entries are ``names``."""
     out = Path(path)
     if not path or (out.exists() and not out.is_dir()):
-        raise ConfigError(f"{flag} {path!r} must name a directory, and a file of that name exists" if path else f"{flag} must not be empty")
+        raise ConfigError(
+            f"{flag} {path!r} must name a directory, and a file of that name exists"
+            if path
+            else f"{flag} must not be empty"
+        )
     if _is_model_dir(out):
         raise ConfigError(f"{flag} {path} is a model directory; choose another directory for this output")
     there = [name for name in names if (out / name).exists()]

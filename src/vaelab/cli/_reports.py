@@ -47,7 +47,11 @@ def check_comparison(path: Path) -> dict:
     for name, entry in document["models"].items():
         if not _NAME.match(name) or name in (".", ".."):
             raise bad(f"model name {name!r} is not a plain folder name")
-        if not isinstance(entry, dict) or not _number(entry.get("fit_seconds")) or not isinstance(entry.get("metrics"), dict):
+        if (
+            not isinstance(entry, dict)
+            or not _number(entry.get("fit_seconds"))
+            or not isinstance(entry.get("metrics"), dict)
+        ):
             raise bad(f"models.{name} must hold fit_seconds (a number) and metrics (an object)")
     for i, row in enumerate(document["table"]):
         if not isinstance(row, dict) or not all(

@@ -17,8 +17,18 @@ from ..estimators.modelfile import CONFIG_FILE
 from ..estimators.registry import MODELS
 from ..estimators.vae import VAE
 from ._distributed import process_group
+from ._outputs import (
+    check_writable,
+    output_dir,
+    output_file,
+    publish,
+    run_contents,
+    run_directory,
+    save_json,
+    save_npy,
+    staged,
+)
 from ._reports import check_comparison
-from ._outputs import check_writable, output_dir, output_file, publish, run_contents, run_directory, save_json, save_npy, staged
 from .flags import data_options, given_params
 
 
@@ -62,23 +72,43 @@ def _check_fit_out(args: argparse.Namespace, cls) -> Path:
     """Refuse, before any work, an --out this fit may not use; the refusal says what it holds and what to pass."""
     out = Path(args.out)
     if not args.out or (out.exists() and not out.is_dir()):
-        raise ConfigError(f"--out {args.out!r} must name a directory, and a file of that name exists" if args.out else "--out must not be empty")
+        raise ConfigError(
+            f"--out {args.out!r} must name a directory, and a file of that name exists"
+            if args.out
+            else "--out must not be empty"
+        )
     if args.resume and args.model == "pca":
-        raise ConfigError("--model pca fits in one step and keeps no checkpoint, so there is nothing to --resume; "
-                          "drop --resume (and pass --overwrite to replace what --out holds)")
+        raise ConfigError(
+            "--model pca fits in one step and keeps no checkpoint, so there is nothing to --resume; "
+            "drop --resume (and pass --overwrite to replace what --out holds)"
+        )
     held = run_contents(out)
     saved_class = _saved_class(out)
     has_checkpoint = CHECKPOINT_FILE in held
     if held and not (args.resume or args.overwrite):
-        what = f"a fitted {saved_class}" if saved_class else ("a training checkpoint" if has_checkpoint else ", ".join(held[:3]))
-        fix = "--resume to continue its run or --overwrite to replace it" if has_checkpoint else "--overwrite to replace it"
+        what = (
+            f"a fitted {saved_class}"
+            if saved_class
+            else ("a training checkpoint" if has_checkpoint else ", ".join(held[:3]))
+        )
+        fix = (
+            "--resume to continue its run or --overwrite to replace it"
+            if has_checkpoint
+            else "--overwrite to replace it"
+        )
         raise ConfigError(f"{out} already holds {what}; pass {fix}")
     if args.resume and not has_checkpoint:
         if saved_class:
-            raise ConfigError(f"nothing to resume: {out} holds a finished {saved_class} without a checkpoint; pass --overwrite to replace it")
-        raise ConfigError(f"nothing to resume: {out} holds no checkpoint (no epoch had finished); run the same command without --resume")
+            raise ConfigError(
+                f"nothing to resume: {out} holds a finished {saved_class} without a checkpoint; pass --overwrite to replace it"
+            )
+        raise ConfigError(
+            f"nothing to resume: {out} holds no checkpoint (no epoch had finished); run the same command without --resume"
+        )
     if args.resume and saved_class and saved_class != cls.__name__:
-        raise ConfigError(f"{out} holds a {saved_class} run, which --model {args.model} cannot resume; pass the same --model, or --overwrite")
+        raise ConfigError(
+            f"{out} holds a {saved_class} run, which --model {args.model} cannot resume; pass the same --model, or --overwrite"
+        )
     check_writable(_existing(out.parent))  # the new model is built beside --out, then swapped in
     if out.is_dir():
         check_writable(out)
@@ -129,7 +159,9 @@ def cmd_fit(args: argparse.Namespace) -> None:
         check_training_memory(estimator, dataset.sample_shape, n_classes, "vaelab fit")
         if args.model == "pca":
             estimator.fit(dataset.X_train)
-            (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # --overwrite: a neural run's checkpoint is not this model's
+            (out / CHECKPOINT_FILE).unlink(
+                missing_ok=True
+            )  # --overwrite: a neural run's checkpoint is not this model's
         else:
             with process_group() as rank:
                 estimator.fit(
@@ -173,7 +205,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
     check_output_bytes(args.n, estimator.n_features_in_, "vaelab sample", "-n")
     label = args.label
     if label is not None and not estimator.conditioning.conditional:
-        raise ConfigError(f"--label needs a conditional model (vaelab fit --model cvae); {args.run} is a {type(estimator).__name__}")
+        raise ConfigError(
+            f"--label needs a conditional model (vaelab fit --model cvae); {args.run} is a {type(estimator).__name__}"
+        )
     if label is not None and estimator.classes_.dtype.kind in "iub":
         try:
             label = int(label)
@@ -189,23 +223,56 @@ def _metric_rows(metrics: dict) -> list[dict]:
     rows = []
     for key in ("log_likelihood", "elbo", "reconstruction", "kl", "bits_per_dim", "mse"):
         entry = metrics[key]
-        rows.append({"metric": key, "value": entry["value"], "unit": entry["unit"],
-                     "detail": entry.get("estimator") or entry.get("definition") or entry.get("reason")})
+        rows.append(
+            {
+                "metric": key,
+                "value": entry["value"],
+                "unit": entry["unit"],
+                "detail": entry.get("estimator") or entry.get("definition") or entry.get("reason"),
+            }
+        )
     active = metrics["active_units"]
-    rows.append({"metric": "active_units", "value": active["value"], "unit": f"of {active['of']}", "detail": "Cov(E[z|x]) > 0.01"})
+    rows.append(
+        {
+            "metric": "active_units",
+            "value": active["value"],
+            "unit": f"of {active['of']}",
+            "detail": "Cov(E[z|x]) > 0.01",
+        }
+    )
     path = metrics["continuity"]["path_length_ratio"]
-    rows.append({"metric": "path_length_ratio", "value": path["median"], "unit": "median", "detail": f"p90 {_format(path['p90'])}; 1 = straight"})
+    rows.append(
+        {
+            "metric": "path_length_ratio",
+            "value": path["median"],
+            "unit": "median",
+            "detail": f"p90 {_format(path['p90'])}; 1 = straight",
+        }
+    )
     lipschitz = metrics["continuity"]["decoder_lipschitz"]
     for where in ("around_data", "around_samples"):
         if lipschitz[where].get("median") is not None:
-            rows.append({"metric": f"lipschitz_{where}", "value": lipschitz[where]["median"], "unit": "median",
-                         "detail": f"p90 {_format(lipschitz[where]['p90'])}"})
+            rows.append(
+                {
+                    "metric": f"lipschitz_{where}",
+                    "value": lipschitz[where]["median"],
+                    "unit": "median",
+                    "detail": f"p90 {_format(lipschitz[where]['p90'])}",
+                }
+            )
     completeness = metrics["completeness"]
     for sampler in ("prior", "gmm"):
         entry = completeness.get(sampler) or {}
         for name in ("precision", "recall", "density", "coverage"):
             if entry.get(name) is not None:
-                rows.append({"metric": f"{name}_{sampler}", "value": entry[name], "unit": "", "detail": f"k={completeness['k']}"})
+                rows.append(
+                    {
+                        "metric": f"{name}_{sampler}",
+                        "value": entry[name],
+                        "unit": "",
+                        "detail": f"k={completeness['k']}",
+                    }
+                )
     return rows
 
 
@@ -219,7 +286,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     X_train, X_test = split.X_train, split.X_test
     metrics = evaluate_estimator(estimator, X_test, X_train=X_train, n_iw_samples=args.iw_samples, seed=args.seed)
     print(f"{type(estimator).__name__} on {len(X_test)} held-out examples of {args.data} (seed {args.seed}):")
-    _print_table(_metric_rows(metrics), [("metric", "metric"), ("value", "value"), ("unit", "unit"), ("detail", "detail")])
+    _print_table(
+        _metric_rows(metrics), [("metric", "metric"), ("value", "value"), ("unit", "unit"), ("detail", "detail")]
+    )
     for note in metrics["notes"]:
         print(f"note: {note}")
     if out is not None:
@@ -250,28 +319,46 @@ COMPARE_OUTPUTS = ("metrics.json", "models", "report.html", "figures")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from ..compare import TABLE_COLUMNS, calibration_row, compare, comparability_notes, held_out_split, read_comparison
-    from ..compare import table_rows, write_comparison
+    from ..compare import (
+        TABLE_COLUMNS,
+        calibration_row,
+        comparability_notes,
+        compare,
+        held_out_split,
+        read_comparison,
+        table_rows,
+        write_comparison,
+    )
 
     check_iw_samples(args.iw_samples, "vaelab compare")
     if args.out is not None:
         output_dir(args.out, args.overwrite, COMPARE_OUTPUTS)
     dataset = _load_dataset(args)
-    out = output_dir(args.out if args.out is not None else str(Path("reports") / Path(dataset.name).stem),
-                     args.overwrite, COMPARE_OUTPUTS)
+    out = output_dir(
+        args.out if args.out is not None else str(Path("reports") / Path(dataset.name).stem),
+        args.overwrite,
+        COMPARE_OUTPUTS,
+    )
     split = held_out_split(dataset)
     X_train, X_test = split.X_train, split.X_test
     params = _with_data_defaults(given_params(args), dataset)
     params.setdefault("random_state", 0)
     results = compare(X_train, X_test, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params)
-    print(f"{dataset.name}: {len(X_train)} training and {len(X_test)} held-out examples of shape {dataset.sample_shape}")
+    print(
+        f"{dataset.name}: {len(X_train)} training and {len(X_test)} held-out examples of shape {dataset.sample_shape}"
+    )
     calibration = calibration_row(results, X_train, X_test)
     _print_table(table_rows(results, calibration), TABLE_COLUMNS)
     for note in comparability_notes([r.metrics for r in results]):
         print(f"note: {note}")
     data = {"source": args.data, **data_options(args)}
-    with run_directory(out, "comparison"), staged(out) as staging:  # built whole, then moved in: a failure keeps the old files
-        write_comparison(staging, results, data=data, settings={**params, "iw_samples": args.iw_samples}, calibration=calibration)
+    with (
+        run_directory(out, "comparison"),
+        staged(out) as staging,
+    ):  # built whole, then moved in: a failure keeps the old files
+        write_comparison(
+            staging, results, data=data, settings={**params, "iw_samples": args.iw_samples}, calibration=calibration
+        )
         if not args.no_report:
             document, models = read_comparison(staging)
             _render_report(staging, document, models, dataset)
@@ -289,7 +376,9 @@ def cmd_report(args: argparse.Namespace) -> None:
     check_comparison(run / METRICS_FILE)
     document, models = read_comparison(run)
     source = document["data"]
-    dataset = load(source["source"], **{k: source.get(k) for k in ("key", "label_column", "data_dir", "delimiter", "header")})
+    dataset = load(
+        source["source"], **{k: source.get(k) for k in ("key", "label_column", "data_dir", "delimiter", "header")}
+    )
     check_writable(run, "RUN")
     with staged(run) as staging:  # the old report.html stays whole until the new one is complete
         try:
@@ -320,11 +409,15 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     params.pop("beta", None)
     rejected = sorted(set(params) - set(VAE.params.names))
     if rejected:
-        raise ConfigError(f"vaelab sweep fits VAEs, which do not take {', '.join('--' + r.replace('_', '-') for r in rejected)}")
+        raise ConfigError(
+            f"vaelab sweep fits VAEs, which do not take {', '.join('--' + r.replace('_', '-') for r in rejected)}"
+        )
     check_sizes(params, "vaelab sweep")
     params.setdefault("random_state", 0)
     with run_directory(out, "sweep"):
-        rows, models = beta_sweep(X_train, X_test, args.beta, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params)
+        rows, models = beta_sweep(
+            X_train, X_test, args.beta, verbose=0 if args.quiet else 1, n_iw_samples=args.iw_samples, **params
+        )
         print(f"{dataset.name}: one VAE per beta, {len(X_train)} training and {len(X_test)} held-out examples")
         _print_table(rows, SWEEP_COLUMNS)
         data = {"source": args.data, **data_options(args)}

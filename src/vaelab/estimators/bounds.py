@@ -21,8 +21,14 @@ MAX_LAYERS = 64  # hidden layers or conv stages: far past any useful depth here
 MAX_WIDTH = 1 << 20  # units in one layer, or latent dimensions
 MAX_IW_SAMPLES = 100_000  # importance samples per example: its standard error is already ~1/300 of K=1
 MAX_TRAIN_SAMPLES = 10_000  # IWAE samples per example during training
-_COUNTS = {"latent_dim": MAX_WIDTH, "n_train_samples": MAX_TRAIN_SAMPLES, "prior_components": MAX_WIDTH,
-           "batch_size": 1 << 24, "epochs": 1 << 24, "kl_warmup": 1 << 24}
+_COUNTS = {
+    "latent_dim": MAX_WIDTH,
+    "n_train_samples": MAX_TRAIN_SAMPLES,
+    "prior_components": MAX_WIDTH,
+    "batch_size": 1 << 24,
+    "epochs": 1 << 24,
+    "kl_warmup": 1 << 24,
+}
 # weights, gradients and Adam's two moments: four float32 copies of every parameter
 _TRAINING_COPIES = 4
 

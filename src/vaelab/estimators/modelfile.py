@@ -21,8 +21,8 @@ from safetensors.torch import save_file
 from .._jsonfile import check_history, read_json
 from .._version import __version__
 from .._writes import clean_stale, replace_dir, staging_dir, write_atomic
-from ..errors import ConfigError, ModelFileError
 from ..checkpoint import check_tensor
+from ..errors import ConfigError, ModelFileError
 from .bounds import check_sizes
 
 FORMAT = "vaelab-model"
@@ -112,12 +112,14 @@ def read_config(path: Path) -> dict:
     """The checked ``config.json`` of the model directory ``path`` (ModelFileError naming what is wrong)."""
     config_path = path / CONFIG_FILE
     if not path.is_dir():
-        raise ModelFileError(f"no saved model at {path}: it is not a directory; pass the directory written by save() or `vaelab fit --out`")
+        raise ModelFileError(
+            f"no saved model at {path}: it is not a directory; pass the directory written by save() or `vaelab fit --out`"
+        )
     if not config_path.is_file():
         raise ModelFileError(f"{path} holds no {CONFIG_FILE}; it is not a saved vaelab model (or it is incomplete)")
     config = read_json(config_path, "the model directory is corrupted")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelFileError(f"{config_path} is not a vaelab model config (missing \"format\": \"{FORMAT}\")")
+        raise ModelFileError(f'{config_path} is not a vaelab model config (missing "format": "{FORMAT}")')
     if config.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
             f"{config_path} has format_version {config.get('format_version')!r}; this vaelab reads version "
@@ -126,8 +128,10 @@ def read_config(path: Path) -> dict:
     unknown, missing = set(config) - _FIELDS, _FIELDS - set(config)
     if unknown or missing:
         raise ModelFileError(
-            f"{config_path}: " + "; ".join(
-                [f"unknown field(s) {sorted(unknown)}"] * bool(unknown) + [f"missing field(s) {sorted(missing)}"] * bool(missing)
+            f"{config_path}: "
+            + "; ".join(
+                [f"unknown field(s) {sorted(unknown)}"] * bool(unknown)
+                + [f"missing field(s) {sorted(missing)}"] * bool(missing)
             )
         )
     for field, kind in [("params", dict), ("fitted", dict), ("class", str), ("weights_sha256", str)]:
@@ -149,16 +153,23 @@ def read_config(path: Path) -> dict:
         raise ModelFileError(f"{config_path}: fitted.seed_ must be an integer in [0, 2**32), got {seed!r}")
     classes = fitted.get("classes_")
     if classes is not None and not (
-        isinstance(classes, list) and classes
+        isinstance(classes, list)
+        and classes
         and (all(isinstance(c, str) for c in classes) or all(isinstance(c, int) for c in classes))
         and all(a < b for a, b in zip(classes, classes[1:]))
     ):
-        raise ModelFileError(f"{config_path}: fitted.classes_ must be a non-empty sorted list of distinct integers or strings")
+        raise ModelFileError(
+            f"{config_path}: fitted.classes_ must be a non-empty sorted list of distinct integers or strings"
+        )
     shape = fitted["sample_shape_"]
-    if not isinstance(shape, list) or not 1 <= len(shape) <= 4 or not all(
-        isinstance(s, int) and not isinstance(s, bool) and 0 < s < 1 << 31 for s in shape
+    if (
+        not isinstance(shape, list)
+        or not 1 <= len(shape) <= 4
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 < s < 1 << 31 for s in shape)
     ):
-        raise ModelFileError(f"{config_path}: fitted.sample_shape_ must be a list of positive integers (1 to 4 of them), got {shape!r}")
+        raise ModelFileError(
+            f"{config_path}: fitted.sample_shape_ must be a list of positive integers (1 to 4 of them), got {shape!r}"
+        )
     check_history(fitted["history_"], f"{config_path}: fitted.history_")
     _check_preprocessing(fitted["preprocessing_"], config_path)
     return config
@@ -172,7 +183,9 @@ def _check_preprocessing(pre, config_path: Path) -> None:
         values = pre.get(name)
         if values is None:
             continue
-        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        ):
             raise ModelFileError(f"{config_path}: fitted.preprocessing_.{name} must be a list of numbers")
         if low is not None and any(not low <= abs(v) for v in values):
             raise ModelFileError(
@@ -180,7 +193,9 @@ def _check_preprocessing(pre, config_path: Path) -> None:
                 "gives that (it would turn codes into NaN); the model file is corrupted, refit it"
             )
         if any(abs(v) > 1e30 for v in values):
-            raise ModelFileError(f"{config_path}: fitted.preprocessing_.{name} holds a value over 1e30; the model file is corrupted")
+            raise ModelFileError(
+                f"{config_path}: fitted.preprocessing_.{name} holds a value over 1e30; the model file is corrupted"
+            )
 
 
 def weights_reader(weights_path: Path, sha256: str | None = None):
@@ -196,7 +211,9 @@ def weights_reader(weights_path: Path, sha256: str | None = None):
         size = weights_path.stat().st_size
         claimed = sum(t.numel() * t.element_size() for t in expected.values())
         if size > 2 * claimed + (1 << 20):
-            raise ModelFileError(f"{weights_path} is {size} bytes, far more than the {claimed} the config implies; it does not belong to this config")
+            raise ModelFileError(
+                f"{weights_path} is {size} bytes, far more than the {claimed} the config implies; it does not belong to this config"
+            )
         blob = weights_path.read_bytes()
         if sha256 is not None and hashlib.sha256(blob).hexdigest() != sha256:
             raise ModelFileError(
@@ -215,7 +232,9 @@ def weights_reader(weights_path: Path, sha256: str | None = None):
         for name, tensor in state.items():
             check_tensor(tensor, expected[name], f"{weights_path}: tensor {name!r}")
             if name.rsplit(".", 1)[-1] in _POSITIVE and not (tensor > 0).all():
-                raise ModelFileError(f"{weights_path}: tensor {name!r} must be positive (a variance); the model file is corrupted")
+                raise ModelFileError(
+                    f"{weights_path}: tensor {name!r} must be positive (a variance); the model file is corrupted"
+                )
         return state
 
     return read

@@ -22,7 +22,9 @@ def load(path):
     config = read_config(path)
     cls = CLASSES.get(config["class"])
     if cls is None:
-        raise ModelFileError(f"{path / CONFIG_FILE}: unknown class {config['class']!r}; expected one of {sorted(CLASSES)}")
+        raise ModelFileError(
+            f"{path / CONFIG_FILE}: unknown class {config['class']!r}; expected one of {sorted(CLASSES)}"
+        )
     unknown = sorted(set(config["params"]) - set(cls.params.names))
     if unknown:
         raise ModelFileError(f"{path / CONFIG_FILE}: unknown parameter(s) {unknown} for {cls.__name__}")
