@@ -22,6 +22,7 @@ from .errors import ConfigError, ModelFileError
 from .estimators.persistence import load
 from .estimators.registry import COMPARED
 from .metrics import FeatureSpace, calibration, evaluate, to_data_units
+from .metrics.completeness import COMPARISON_COMPONENTS
 
 # Columns of the comparison table: (key in summary_row, header).
 TABLE_COLUMNS = [
@@ -199,7 +200,8 @@ def fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples: int, seed: 
     estimator.fit(X_train)
     fit_seconds = time.perf_counter() - start
     if feature_space is None:
-        feature_space = FeatureSpace.fit(torch.from_numpy(estimator.to_model_space(X_train)))
+        A_train = torch.from_numpy(estimator.to_model_space(X_train))
+        feature_space = FeatureSpace.fit(A_train, min(COMPARISON_COMPONENTS, *A_train.shape))
     metrics = evaluate_estimator(
         estimator, X_test, X_train=X_train, n_iw_samples=n_iw_samples, seed=seed, feature_space=feature_space
     )

@@ -62,9 +62,9 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         self.params.validate(self.get_params(deep=False))
 
-    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, binary: bool) -> LatentModel:
         """The (untrained) torch module for samples of ``sample_shape``, conditioned on ``n_classes``
-        classes, for data fitted by ``preprocessing`` (which settles ``"auto"`` choices)."""
+        classes; ``binary``: the data are binarised (which settles ``likelihood="auto"``)."""
         raise NotImplementedError
 
     # --- fitted state -----------------------------------------------------------------------
@@ -114,9 +114,9 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
         sample_shape = tuple(fitted["sample_shape_"])
         conditioning = self.conditioning.from_state(fitted)
         with torch.device("meta"):
-            expected = self._build_module(model_shape(sample_shape), conditioning.n_classes, preprocessing).state_dict()
+            expected = self._build_module(model_shape(sample_shape), conditioning.n_classes, preprocessing.binarize != "none").state_dict()
         state = read_weights(expected)
-        module = self._build_module(model_shape(sample_shape), conditioning.n_classes, preprocessing)
+        module = self._build_module(model_shape(sample_shape), conditioning.n_classes, preprocessing.binarize != "none")
         module.load_state_dict(state)
         module.eval()
         self._set_fitted(module, preprocessing, sample_shape, conditioning, fitted.get("seed_", 0))

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from ..data.preprocessing import Preprocessing
 from ..likelihoods import choose_likelihood, make_likelihood
 from ..models import Autoencoder as AutoencoderModule
 from ..models import LatentModel
@@ -49,10 +48,10 @@ class Autoencoder(NeuralEstimator):
     ):
         store_params(self, locals())
 
-    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, binary: bool) -> LatentModel:
         n_features = math.prod(sample_shape)
         likelihood = make_likelihood(
-            choose_likelihood(self.likelihood, preprocessing.binarize != "none"), (n_features,)
+            choose_likelihood(self.likelihood, binary), (n_features,)
         )
         return AutoencoderModule(
             n_features, self.latent_dim, tuple(self.hidden), likelihood, **self._networks(sample_shape)

@@ -52,7 +52,7 @@ def check_sizes(params: Mapping, where: str) -> None:
 def module_bytes(estimator, sample_shape: tuple[int, ...], n_classes: int = 0) -> int:
     """Bytes of the float32 parameters and buffers of ``estimator``'s network for ``sample_shape``, built on the meta device."""
     with torch.device("meta"):
-        module = estimator._build_module(tuple(sample_shape), n_classes)
+        module = estimator._build_module(tuple(sample_shape), n_classes, estimator.get_params().get("binarize", "none") != "none")
     tensors = list(module.parameters()) + list(module.buffers())
     return sum(t.numel() * t.element_size() for t in tensors)
 

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA as _SklearnPCA
 
-from ..data.preprocessing import Preprocessing
 from ..errors import ConfigError, DataError
 from ..models import PPCA, LatentModel
 from ..train import seed_from
@@ -31,7 +30,7 @@ class PCA(LatentEstimator):
     ):
         store_params(self, locals())
 
-    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, binary: bool) -> LatentModel:
         n_features = math.prod(sample_shape)
         return PPCA(n_features, check_int("latent_dim", self.latent_dim, 1, n_features))
 

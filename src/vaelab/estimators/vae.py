@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import torch
 
-from ..data.preprocessing import Preprocessing
 from ..errors import PosteriorCollapseWarning
 from ..likelihoods import choose_likelihood, make_likelihood
 from ..metrics import iw_log_likelihood
@@ -61,10 +60,10 @@ class VAE(NeuralEstimator):
     ):
         store_params(self, locals())
 
-    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, preprocessing: Preprocessing) -> LatentModel:
+    def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, binary: bool) -> LatentModel:
         n_features = math.prod(sample_shape)
         likelihood = make_likelihood(
-            choose_likelihood(self.likelihood, preprocessing.binarize != "none"), (n_features,)
+            choose_likelihood(self.likelihood, binary), (n_features,)
         )
         return VAEModule(
             n_features,

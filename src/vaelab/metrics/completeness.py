@@ -135,6 +135,13 @@ def density_coverage(real, fake, k: int = 5, *, chunk_size: int = _CHUNK_SIZE) -
     return result.density, result.coverage
 
 
+# Principal components of the feature space a comparison measures completeness in. Samples are
+# draws from p(x|z), whose independent per-feature noise fills every direction of the raw space and
+# makes every model's precision ~0 there; in the leading components it averages out, while real
+# held-out data still score >= 0.96 on all four numbers there (digits: the calibration row).
+COMPARISON_COMPONENTS = 5
+
+
 @dataclass(frozen=True)
 class FeatureSpace:
     """A fixed Euclidean feature space for completeness metrics: PCA fitted on training data.

@@ -19,7 +19,7 @@ import torch
 
 from ..models import LatentModel, ProbabilisticModel
 from ._common import as_data, check_int, check_seed, embed
-from .completeness import SAMPLERS, FeatureSpace, Sampler, prior_sample_quality, sample_codes
+from .completeness import COMPARISON_COMPONENTS, SAMPLERS, FeatureSpace, Sampler, prior_sample_quality, sample_codes
 from .continuity import decoder_lipschitz, path_length_ratio, summarize
 from .likelihood import bits_per_dim, elbo, iw_estimate, posterior_mean_variance
 
@@ -264,7 +264,7 @@ def evaluate(
 
     # -- completeness
     if feature_space is None and x_fit is not None:
-        feature_space = FeatureSpace.fit(x_fit.cpu())
+        feature_space = FeatureSpace.fit(x_fit.cpu(), min(COMPARISON_COMPONENTS, *x_fit.shape))
     completeness: dict[str, Any]
     if feature_space is None:
         completeness = {"value": None, "reason": "needs x_train (to fit the feature space) or a feature_space"}
