@@ -146,7 +146,7 @@ def load_checkpoint(path: Path, run_key: str | None = None, model: dict[str, tor
             metadata = f.metadata() or {}
             groups: dict[str, dict[str, torch.Tensor]] = {}
             flat = {}
-            for key in f.keys():
+            for key in f.keys():  # noqa: SIM118  # safe_open is not iterable, only .keys() lists its tensors
                 flat[key] = f.get_tensor(key)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"checkpoint {path} is unreadable ({exc}); {fresh}") from None
@@ -169,7 +169,8 @@ def load_checkpoint(path: Path, run_key: str | None = None, model: dict[str, tor
             if set(groups[group]) != set(model):
                 raise ModelFileError(
                     f"checkpoint {path}: {group} weights do not match the model (missing "
-                    f"{sorted(set(model) - set(groups[group]))[:3]}, unexpected {sorted(set(groups[group]) - set(model))[:3]}); {fresh}"
+                    f"{sorted(set(model) - set(groups[group]))[:3]}, "
+                    f"unexpected {sorted(set(groups[group]) - set(model))[:3]}); {fresh}"
                 )
             for name, tensor in groups[group].items():
                 try:

@@ -169,7 +169,9 @@ def compare(
 
 
 def calibration_row(results: list[ModelResult], X_train, X_test, *, k: int = 5, seed: int = 0) -> dict:
-    """Precision, recall, density and coverage of real training rows taken as samples (see :func:`vaelab.metrics.calibration`).
+    """Precision, recall, density and coverage of real training rows taken as samples.
+
+    See :func:`vaelab.metrics.calibration`.
 
     As many training rows as test rows (seeded), in the feature space the models were measured in:
     the numbers a generator that samples the data distribution itself would get.
@@ -227,7 +229,9 @@ def write_comparison(
         "data": data,
         "settings": settings,
         "units": {
-            "log-likelihoods, ELBO, distortion": "nats per example, in the data's units (the preprocessing's log-Jacobian included)",
+            "log-likelihoods, ELBO, distortion": (
+                "nats per example, in the data's units (the preprocessing's log-Jacobian included)"
+            ),
             "rate": "nats per example (a KL between codes: the same in any data units)",
             "mse": "squared data units per feature",
             "fit_seconds": "seconds",

@@ -119,7 +119,8 @@ class ClassLabels:
         if not known.all():
             unknown = np.unique(y[~known])
             raise DataError(
-                f"label(s) {unknown[:5].tolist()} were not seen in fit; this model knows classes {self.classes.tolist()}"
+                f"label(s) {unknown[:5].tolist()} were not seen in fit; "
+                f"this model knows classes {self.classes.tolist()}"
             )
         return index.astype(np.int64)
 

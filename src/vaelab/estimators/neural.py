@@ -26,7 +26,7 @@ _MIN_VALIDATION_ROWS = 50
 
 
 def stored_rows(X: np.ndarray, preprocessing: Preprocessing, device):
-    """``X`` as one stored tensor ``(n, d)`` in its own row order, the per-batch map to model space, and the value range.
+    """``X`` as one stored tensor ``(n, d)`` in its own row order; the per-batch map to model space; the value range.
 
     Float32 data that preprocessing leaves as is, and 8-bit images (a quarter of float32,
     scaled batch by batch), are trained on where they are, without a copy; training only
