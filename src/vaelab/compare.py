@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, ModelFileError
+from .estimators._base import LatentEstimator
 from .estimators.persistence import load
 from .estimators.registry import COMPARED
 from .metrics import FeatureSpace, calibration, evaluate, to_data_units
@@ -41,7 +42,7 @@ TABLE_COLUMNS = [
 @dataclass
 class ModelResult:
     name: str
-    estimator: object
+    estimator: LatentEstimator
     fit_seconds: float
     metrics: dict
     feature_space: FeatureSpace | None = None  # where completeness was measured
@@ -177,6 +178,11 @@ def calibration_row(results: list[ModelResult], X_train, X_test, *, k: int = 5, 
     the numbers a generator that samples the data distribution itself would get.
     """
     first = results[0]
+    if first.feature_space is None:
+        raise ConfigError(
+            f"the calibration row is measured in the feature space of the models' completeness, and "
+            f"the result for {first.name} has none; fit it with fit_and_evaluate"
+        )
     rows = np.sort(np.random.default_rng(seed).permutation(len(X_train))[: len(X_test)])
     reference = torch.from_numpy(first.estimator.to_model_space(np.asarray(X_train)[rows]))
     real = torch.from_numpy(first.estimator.to_model_space(X_test))

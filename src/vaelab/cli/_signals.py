@@ -93,8 +93,8 @@ def interrupted_message(args, argv: list[str]) -> str:
             f"interrupted by {name}: no epoch had finished, so nothing was saved in {out}; "
             "rerun the same command to start again"
         )
-    out = getattr(args, "out", None) or getattr(args, "json", None)
-    return f"interrupted by {name}: nothing was written" + (f" ({out} is unchanged)" if out else "")
+    target = getattr(args, "out", None) or getattr(args, "json", None)
+    return f"interrupted by {name}: nothing was written" + (f" ({target} is unchanged)" if target else "")
 
 
 def run_command(args, argv: list[str]) -> int:
