@@ -130,7 +130,10 @@ def others_load(seconds: float = 1.0) -> float:
 
 
 def wait_for_quiet(max_wait: float, threshold: float = 0.3) -> float:
-    """Wait (up to ``max_wait`` s) until other processes use fewer than ``threshold`` cores; returns the last reading."""
+    """Wait (up to ``max_wait`` s) until other processes use fewer than ``threshold`` cores.
+
+    Returns the last reading.
+    """
     deadline = time.monotonic() + max_wait
     load = others_load()
     while load >= threshold and time.monotonic() < deadline:

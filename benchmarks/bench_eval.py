@@ -364,7 +364,8 @@ def main(argv=None) -> int:
             drop_env=drop_env,
         )
         print(
-            f"#   {name} {' '.join(extra[-2:])}: {r.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, {r['tries']} "
+            f"#   {name} {' '.join(extra[-2:])}: {r.get('error', 'ok')} "
+            f"({time.perf_counter() - t0:.0f} s, {r['tries']} "
             f"tr{'y' if r['tries'] == 1 else 'ies'}; other processes: {r['others_before']:.1f} cores before, "
             f"{r.get('others_cores', float('nan')):.1f} during)",
             flush=True,

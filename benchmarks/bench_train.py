@@ -432,7 +432,8 @@ def main(argv=None) -> int:
             )
             runs[name].append(result)
             print(
-                f"#   [{rep + 1}/{args.repeats}] {name}: {result.get('error', 'ok')} ({time.perf_counter() - t0:.0f} s, "
+                f"#   [{rep + 1}/{args.repeats}] {name}: {result.get('error', 'ok')} "
+                f"({time.perf_counter() - t0:.0f} s, "
                 f"{result['tries']} tr{'y' if result['tries'] == 1 else 'ies'}; other processes: "
                 f"{result['others_before']:.1f} cores before, {result.get('others_cores', float('nan')):.1f} during)",
                 flush=True,
@@ -475,7 +476,8 @@ def main(argv=None) -> int:
                 C.fmt(sps, ",.0f"),
                 f"{C.median(sec):.2f} [{min(sec):.2f}-{max(sec):.2f}]",
                 C.fmt(C.median(r["epoch_cpu"]), ".2f"),
-                f"{C.median([f[0] for f in r['epoch_faults']]):.2f} / {C.median([f[1] for f in r['epoch_faults']]) / (r['n'] / BATCH):.0f}",
+                f"{C.median([f[0] for f in r['epoch_faults']]):.2f} / "
+                f"{C.median([f[1] for f in r['epoch_faults']]) / (r['n'] / BATCH):.0f}",
                 C.fmt(r["final_loss"], ".1f"),
                 f"{r['peak_rss_mb']:.0f} ({r['peak_rss_mb'] - r['rss_ready_mb']:+.0f})",
                 C.fmt(sps / base_sps if base_sps else None, ".2f"),

@@ -255,7 +255,8 @@ def main(argv=None) -> int:
     for label, vaelab_module in [("vaelab module", True), ("plain module", False)]:
         table, n_ops, ms = profile_ops(build(vaelab_module), X, 30, args.top)
         print(
-            f"\ntorch.profiler, {label}, default Adam: {n_ops:.0f} aten ops per step, {ms:.2f} ms/step under the profiler"
+            f"\ntorch.profiler, {label}, default Adam: {n_ops:.0f} aten ops per step, "
+            f"{ms:.2f} ms/step under the profiler"
         )
         print(table)
     print(f"# loadavg after: {C.machine()['loadavg'][0]:.2f}")

@@ -177,7 +177,8 @@ class RunLock:
     """An exclusive, non-blocking ``flock`` on the directory ``path`` (which must exist)."""
 
     def __init__(self, path: Path, what: str = "directory"):
-        self.path, self.what, self._fd = Path(path), what, None
+        self.path, self.what = Path(path), what
+        self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
         fd = os.open(self.path, os.O_RDONLY)

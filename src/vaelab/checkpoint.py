@@ -146,7 +146,7 @@ def load_checkpoint(path: Path, run_key: str | None = None, model: dict[str, tor
             metadata = f.metadata() or {}
             groups: dict[str, dict[str, torch.Tensor]] = {}
             flat = {}
-            for key in f.keys():
+            for key in f.keys():  # noqa: SIM118  # safe_open is not iterable, only .keys() lists its tensors
                 flat[key] = f.get_tensor(key)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"checkpoint {path} is unreadable ({exc}); {fresh}") from None
@@ -156,7 +156,7 @@ def load_checkpoint(path: Path, run_key: str | None = None, model: dict[str, tor
         group, _, name = key.partition("/")
         groups.setdefault(group, {})[name] = tensor
     meta = parse_json(metadata["vaelab"], f"checkpoint {path} metadata", fresh)
-    check_meta(meta, groups, f"checkpoint {path}", fresh)
+    meta = check_meta(meta, groups, f"checkpoint {path}", fresh)
     if run_key is not None and meta["run_key"] != run_key:
         raise ConfigError(
             f"checkpoint {path} was written for {key_difference(meta['run_key'], run_key)}; resume with the "
@@ -169,7 +169,8 @@ def load_checkpoint(path: Path, run_key: str | None = None, model: dict[str, tor
             if set(groups[group]) != set(model):
                 raise ModelFileError(
                     f"checkpoint {path}: {group} weights do not match the model (missing "
-                    f"{sorted(set(model) - set(groups[group]))[:3]}, unexpected {sorted(set(groups[group]) - set(model))[:3]}); {fresh}"
+                    f"{sorted(set(model) - set(groups[group]))[:3]}, "
+                    f"unexpected {sorted(set(groups[group]) - set(model))[:3]}); {fresh}"
                 )
             for name, tensor in groups[group].items():
                 try:
@@ -189,7 +190,7 @@ def check_tensor(tensor: torch.Tensor, expected: torch.Tensor, where: str) -> No
         raise ModelFileError(f"{where} holds NaN or infinite values; the file is corrupted")
 
 
-_META = {
+_META: dict[str, type | tuple[type, ...]] = {
     "run_key": str,
     "epoch": int,
     "best_loss": (float, int, type(None)),
@@ -200,8 +201,11 @@ _META = {
 }
 
 
-def check_meta(meta, groups: dict, where: str, fresh: str) -> None:
-    """Refuse checkpoint metadata or tensor groups that :func:`save_checkpoint` cannot have written."""
+def check_meta(meta: object, groups: dict, where: str, fresh: str) -> dict:
+    """Refuse checkpoint metadata or tensor groups that :func:`save_checkpoint` cannot have written.
+
+    Returns ``meta``, now known to be a dict of the fields :func:`save_checkpoint` writes.
+    """
 
     def bad(what: str) -> ModelFileError:
         return ModelFileError(f"{where} is corrupted ({what}); {fresh}")
@@ -227,6 +231,7 @@ def check_meta(meta, groups: dict, where: str, fresh: str) -> None:
         raise bad(f"tensor groups {sorted(groups)}; expected model, rng, optim and best")
     if set(groups["rng"]) - {"cpu", "cuda"} or any(t.dtype != torch.uint8 for t in groups["rng"].values()):
         raise bad("its random-number state is malformed")
+    return meta
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, ModelFileError
+from .estimators._base import LatentEstimator
 from .estimators.persistence import load
 from .estimators.registry import COMPARED
 from .metrics import FeatureSpace, calibration, evaluate, to_data_units
@@ -42,7 +43,7 @@ TABLE_COLUMNS = [
 @dataclass
 class ModelResult:
     name: str
-    estimator: object
+    estimator: LatentEstimator
     fit_seconds: float
     metrics: dict
     feature_space: FeatureSpace | None = None  # where completeness was measured
@@ -170,12 +171,19 @@ def compare(
 
 
 def calibration_row(results: list[ModelResult], X_train, X_test, *, k: int = 5, seed: int = 0) -> dict:
-    """Precision, recall, density and coverage of real training rows taken as samples (see :func:`vaelab.metrics.calibration`).
+    """Precision, recall, density and coverage of real training rows taken as samples.
+
+    See :func:`vaelab.metrics.calibration`.
 
     As many training rows as test rows (seeded), in the feature space the models were measured in:
     the numbers a generator that samples the data distribution itself would get.
     """
     first = results[0]
+    if first.feature_space is None:
+        raise ConfigError(
+            f"the calibration row is measured in the feature space of the models' completeness, and "
+            f"the result for {first.name} has none; fit it with fit_and_evaluate"
+        )
     rows = np.sort(np.random.default_rng(seed).permutation(len(X_train))[: len(X_test)])
     reference = torch.from_numpy(first.estimator.to_model_space(np.asarray(X_train)[rows]))
     real = torch.from_numpy(first.estimator.to_model_space(X_test))
@@ -229,7 +237,9 @@ def write_comparison(
         "data": data,
         "settings": settings,
         "units": {
-            "log-likelihoods, ELBO, distortion": "nats per example, in the data's units (the preprocessing's log-Jacobian included)",
+            "log-likelihoods, ELBO, distortion": (
+                "nats per example, in the data's units (the preprocessing's log-Jacobian included)"
+            ),
             "rate": "nats per example (a KL between codes: the same in any data units)",
             "mse": "squared data units per feature",
             "fit_seconds": "seconds",

@@ -302,7 +302,7 @@ def test_sigterm_during_the_final_write_exits_143_with_the_true_epoch(vae_run, d
 
 def test_warnings_print_as_one_line_without_source(capsys):
     with handled("fit"):
-        warnings.warn("2 of 2 latent dimensions\nare inactive", PosteriorCollapseWarning)
+        warnings.warn("2 of 2 latent dimensions\nare inactive", PosteriorCollapseWarning, stacklevel=1)
     err = capsys.readouterr().err
     assert err == "vaelab fit: warning (PosteriorCollapseWarning): 2 of 2 latent dimensions are inactive\n"
 

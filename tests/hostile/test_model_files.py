@@ -4,6 +4,7 @@ ModelFileError/ConfigError naming the problem and the fix, or survives a kill or
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -56,10 +57,8 @@ def test_kill_at_each_write_point_leaves_old_or_new_model(models, tmp_path, monk
         return real(*args)
 
     monkeypatch.setattr(os, point, dying)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         models["new"].save(run)
-    except KeyboardInterrupt:
-        pass
     monkeypatch.undo()
     latent = load(run).latent_dim  # never a mix: the digest ties config to weights
     assert latent in (2, 3)

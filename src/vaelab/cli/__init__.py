@@ -22,7 +22,6 @@ from .flags import (
     Parser,
     add_data_flags,
     add_estimator_flags,
-    flag_words,
     line_buffered_stdout,
     parse_betas,
     positive_int,

@@ -133,7 +133,10 @@ def _entries(out: Path) -> list[str]:
 
 @contextlib.contextmanager
 def run_directory(out: Path, what: str = "run"):
-    """``out`` created if needed and locked against a second writer; removed again if the block fails leaving it empty."""
+    """``out`` created if needed and locked against a second writer.
+
+    Removed again if the block fails leaving it empty.
+    """
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)

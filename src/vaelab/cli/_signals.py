@@ -85,10 +85,16 @@ def interrupted_message(args, argv: list[str]) -> str:
     if args.command == "fit":
         out = Path(args.out)
         if getattr(args, "model", None) != "pca" and (epoch := saved_epoch(out)) is not None:
-            return f"interrupted by {name}: the checkpoint of epoch {epoch} is in {out}; resume with: {resume_command(argv)}"
-        return f"interrupted by {name}: no epoch had finished, so nothing was saved in {out}; rerun the same command to start again"
-    out = getattr(args, "out", None) or getattr(args, "json", None)
-    return f"interrupted by {name}: nothing was written" + (f" ({out} is unchanged)" if out else "")
+            return (
+                f"interrupted by {name}: the checkpoint of epoch {epoch} is in {out}; "
+                f"resume with: {resume_command(argv)}"
+            )
+        return (
+            f"interrupted by {name}: no epoch had finished, so nothing was saved in {out}; "
+            "rerun the same command to start again"
+        )
+    target = getattr(args, "out", None) or getattr(args, "json", None)
+    return f"interrupted by {name}: nothing was written" + (f" ({target} is unchanged)" if target else "")
 
 
 def run_command(args, argv: list[str]) -> int:

@@ -55,7 +55,7 @@ def _print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
         cells.append([_format(row.get(key)) for key, _ in columns])
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     for i, r in enumerate(cells):
-        print("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        print("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))))
         if i == 0:
             print("  ".join("-" * w for w in widths))
 
@@ -100,14 +100,17 @@ def _check_fit_out(args: argparse.Namespace, cls) -> Path:
     if args.resume and not has_checkpoint:
         if saved_class:
             raise ConfigError(
-                f"nothing to resume: {out} holds a finished {saved_class} without a checkpoint; pass --overwrite to replace it"
+                f"nothing to resume: {out} holds a finished {saved_class} without a checkpoint; "
+                "pass --overwrite to replace it"
             )
         raise ConfigError(
-            f"nothing to resume: {out} holds no checkpoint (no epoch had finished); run the same command without --resume"
+            f"nothing to resume: {out} holds no checkpoint (no epoch had finished); "
+            "run the same command without --resume"
         )
     if args.resume and saved_class and saved_class != cls.__name__:
         raise ConfigError(
-            f"{out} holds a {saved_class} run, which --model {args.model} cannot resume; pass the same --model, or --overwrite"
+            f"{out} holds a {saved_class} run, which --model {args.model} cannot resume; "
+            "pass the same --model, or --overwrite"
         )
     check_writable(_existing(out.parent))  # the new model is built beside --out, then swapped in
     if out.is_dir():

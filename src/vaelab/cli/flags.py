@@ -77,10 +77,13 @@ def flag_words(text: str) -> str:
 
 def _flag_type(param: Param):
     """argparse's ``type=`` for ``param``: its parser, with its message shown as the argument error."""
+    flag = param.flag
+    if flag is None:
+        raise TypeError(f"{param.name} has no flag to parse")
 
     def parse(text: str):
         try:
-            return param.flag(text)
+            return flag(text)
         except ValueError as exc:
             # argparse names the flag already ("argument --latent-dim: ..."): drop the parameter's name
             message = str(exc)

@@ -32,6 +32,7 @@ from .images import ImageFolder
 KINDS = ("none", "scale", "standardize")  # what a fitted Preprocessing is (and to_dict stores)
 CHOICES = ("auto", *KINDS)  # what a user may ask `fit` for
 BINARIZE = ("none", "threshold", "static", "dynamic")
+Binarize = Literal["none", "threshold", "static", "dynamic"]  # BINARIZE, as a type
 
 
 def auto_kind(sample_shape: tuple[int, ...], dtype, pixel_max: float | None) -> Literal["scale", "standardize"]:
@@ -106,7 +107,7 @@ class Preprocessing:
 
     kind: Literal["none", "scale", "standardize"]
     # "static" is applied by transform; "dynamic" only tells the trainer to draw each epoch.
-    binarize: Literal["none", "threshold", "static", "dynamic"] = "none"
+    binarize: Binarize = "none"
     pixel_max: float | None = None  # scale: raw full-scale value; None for other kinds
     mean: tuple[float, ...] | None = None  # standardize: per-feature mean, length n_features
     std: tuple[float, ...] | None = None  # standardize: per-feature std, floored, all > 0
@@ -162,7 +163,7 @@ class Preprocessing:
         X,
         *,
         kind: Literal["auto", "none", "scale", "standardize"],
-        binarize: Literal["none", "threshold", "static", "dynamic"] = "none",
+        binarize: Binarize = "none",
         pixel_max: float | None = None,
         threshold: float = 0.5,
         seed: int = 0,

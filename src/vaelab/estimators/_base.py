@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import chain
 from typing import ClassVar
 
 import numpy as np
@@ -12,14 +13,14 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..data._arrays import image_pixel_max
-from ..data.preprocessing import Preprocessing
+from ..data.preprocessing import Binarize, Preprocessing
 from ..data.rows import read_rows
 from ..errors import ConfigError, NotFittedError, TrainingError
 from ..models import CODE_SAMPLE_SIZE, LatentModel
 from ..train import seed_from, seeded
 from ._sklearn import SklearnConventions, check_fit_input, check_input, in_shape_of, model_shape, output_dtype
 from .checks import check_int
-from .conditioning import Unconditional
+from .conditioning import Conditioning, Unconditional
 from .modelfile import save as save_model
 from .params import ParamTable
 
@@ -49,11 +50,12 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
     """
 
     params: ClassVar[ParamTable]
-    conditioning: ClassVar[type] = Unconditional
+    conditioning: ClassVar[type[Conditioning]] = Unconditional
     has_likelihood: ClassVar[bool] = True
     kind: ClassVar[str]
     seeds_sampling: ClassVar[bool] = False  # random_state also seeds sample() when it is given none
 
+    conditioning_: Conditioning  # an instance of ``conditioning``
     module_: LatentModel
     preprocessing_: Preprocessing
     sample_shape_: tuple[int, ...]  # as given to fit: (n_features,) for tables, (H, W) or (C, H, W) for images
@@ -72,14 +74,14 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
         if not hasattr(self, "module_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) before using it")
 
-    def _fit_preprocessing(self, X: np.ndarray, seed: int, binarize: str = "none") -> Preprocessing:
+    def _fit_preprocessing(self, X: np.ndarray, seed: int, binarize: Binarize = "none") -> Preprocessing:
         pixel_max = self.pixel_max
         if self.preprocessing == "scale" and pixel_max is None:
             pixel_max = image_pixel_max(X)
         return Preprocessing.fit(X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed)
 
     def _set_fitted(
-        self, module: LatentModel, preprocessing: Preprocessing, sample_shape, conditioning, seed: int
+        self, module: LatentModel, preprocessing: Preprocessing, sample_shape, conditioning: Conditioning, seed: int
     ) -> None:
         self.conditioning_ = conditioning
         self.seed_ = int(seed)  # random_state made a seed once, at fit: a RandomState gives one number
@@ -125,7 +127,9 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
 
     @property
     def device_(self) -> torch.device:
-        return next(self.module_.buffers(), next(self.module_.parameters(), None)).device
+        for tensor in chain(self.module_.buffers(), self.module_.parameters()):
+            return tensor.device  # the first buffer's, else the first parameter's
+        raise RuntimeError(f"the module of this {type(self).__name__} holds no tensors, so it has no device")
 
     # --- arrays in and out ------------------------------------------------------------------
     def _check_X(self, X) -> np.ndarray:

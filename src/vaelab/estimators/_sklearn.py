@@ -20,6 +20,7 @@ versions); only public API: ``scipy.sparse.issparse``, ``BaseEstimator.__sklearn
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from scipy import sparse
@@ -28,6 +29,10 @@ from ..data._arrays import check_numeric
 from ..data.images import ImageFolder
 from ..data.validation import check_array
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from ..models import LatentModel
+    from .conditioning import Conditioning
 
 
 class NonNumericDataError(DataError, TypeError):
@@ -134,10 +139,24 @@ def in_shape_of(A: np.ndarray, X) -> np.ndarray:
 
 
 class SklearnConventions:
-    """Mixin: the tags and the output feature names scikit-learn asks an estimator for."""
+    """Mixin: the tags and the output feature names scikit-learn asks an estimator for.
+
+    Mixed into :class:`~vaelab.estimators._base.LatentEstimator` before scikit-learn's
+    ``BaseEstimator``, which provides ``__sklearn_tags__``; the estimator provides what is
+    declared here.
+    """
+
+    conditioning: ClassVar[type[Conditioning]]
+    n_features_in_: int
+    module_: LatentModel
+
+    def _check_fitted(self) -> None:
+        raise NotImplementedError
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+        # scikit-learn ships no type information, and a mixin's super() is object to mypy:
+        # at run time it is BaseEstimator's, next in the estimator's MRO
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
         # see the module docstring: the input's float precision comes back
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.target_tags.required = bool(self.conditioning.conditional)

@@ -50,7 +50,10 @@ def check_sizes(params: Mapping, where: str) -> None:
 
 
 def module_bytes(estimator, sample_shape: tuple[int, ...], n_classes: int = 0) -> int:
-    """Bytes of the float32 parameters and buffers of ``estimator``'s network for ``sample_shape``, built on the meta device."""
+    """Bytes of the float32 parameters and buffers of ``estimator``'s network for ``sample_shape``.
+
+    The network is built on the meta device.
+    """
     with torch.device("meta"):
         module = estimator._build_module(tuple(sample_shape), n_classes, estimator.get_params().get("binarize", "none") != "none")
     tensors = list(module.parameters()) + list(module.buffers())

@@ -20,6 +20,7 @@ class ConditionalVAE(VAE):
     # Everything but what the module is conditioned on is the VAE's: the post-fit methods route
     # their y through this conditioning (see estimators.conditioning), none is overridden.
     conditioning = ClassLabels
+    conditioning_: ClassLabels
 
     @property
     def classes_(self) -> np.ndarray:

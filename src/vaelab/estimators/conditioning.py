@@ -33,7 +33,49 @@ def check_labels(y, name: str = "y") -> np.ndarray:
     return y
 
 
-class Unconditional:
+class Conditioning:
+    """What every conditioning offers; the estimator holds one (``conditioning_``) and names its class.
+
+    Subclasses define each method; this class only declares them, for the estimators and the CLI
+    that use a conditioning without knowing which it is.
+    """
+
+    conditional: ClassVar[bool]  # whether the module takes a y
+    state_keys: ClassVar[tuple[str, ...]]  # fitted attributes it adds to a saved model
+
+    @property
+    def n_classes(self) -> int:
+        """The number of classes the module is conditioned on (0: none)."""
+        raise NotImplementedError
+
+    @classmethod
+    def fit(cls, owner: str, y, n: int) -> tuple[Conditioning, np.ndarray | None]:
+        """The conditioning fitted to labels ``y`` of ``n`` rows, and their class indices (or None)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, fitted: dict) -> Conditioning:
+        """The conditioning a saved model's fitted attributes describe."""
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        """The fitted attributes it adds to a saved model (``state_keys``)."""
+        raise NotImplementedError
+
+    def supervised(self, y):
+        """``y`` as ``fit``/``score``/``fit_transform`` pass it on."""
+        raise NotImplementedError
+
+    def indices(self, owner: str, y, n: int) -> np.ndarray | None:
+        """Class indices ``(n,)`` of labels ``y`` for the module, or None."""
+        raise NotImplementedError
+
+    def default_labels(self, n: int) -> np.ndarray | None:
+        """Labels for ``n`` samples drawn without any, or None."""
+        raise NotImplementedError
+
+
+class Unconditional(Conditioning):
     """No conditioning: the module takes no ``y``."""
 
     conditional: ClassVar[bool] = False  # whether the module takes a y
@@ -66,7 +108,7 @@ class Unconditional:
         return None
 
 
-class ClassLabels:
+class ClassLabels(Conditioning):
     """Conditioning on a class label: ``classes_`` (sorted) seen in fit, one-hot into encoder and decoder."""
 
     conditional: ClassVar[bool] = True
@@ -119,7 +161,8 @@ class ClassLabels:
         if not known.all():
             unknown = np.unique(y[~known])
             raise DataError(
-                f"label(s) {unknown[:5].tolist()} were not seen in fit; this model knows classes {self.classes.tolist()}"
+                f"label(s) {unknown[:5].tolist()} were not seen in fit; "
+                f"this model knows classes {self.classes.tolist()}"
             )
         return index.astype(np.int64)
 

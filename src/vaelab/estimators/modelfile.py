@@ -1,4 +1,6 @@
-"""The saved-model format: a directory with ``config.json`` and ``weights.safetensors``; writing it, and checking it on read.
+"""The saved-model format: a directory with ``config.json`` and ``weights.safetensors``.
+
+Writing it, and checking it on read.
 
 Nothing from the files is executed on load: the JSON names one of a fixed set of classes and its
 parameters, each checked, and the weights are plain tensors read by safetensors and checked
@@ -113,7 +115,8 @@ def read_config(path: Path) -> dict:
     config_path = path / CONFIG_FILE
     if not path.is_dir():
         raise ModelFileError(
-            f"no saved model at {path}: it is not a directory; pass the directory written by save() or `vaelab fit --out`"
+            f"no saved model at {path}: it is not a directory; "
+            "pass the directory written by save() or `vaelab fit --out`"
         )
     if not config_path.is_file():
         raise ModelFileError(f"{path} holds no {CONFIG_FILE}; it is not a saved vaelab model (or it is incomplete)")
@@ -156,7 +159,7 @@ def read_config(path: Path) -> dict:
         isinstance(classes, list)
         and classes
         and (all(isinstance(c, str) for c in classes) or all(isinstance(c, int) for c in classes))
-        and all(a < b for a, b in zip(classes, classes[1:]))
+        and all(a < b for a, b in zip(classes, classes[1:], strict=False))
     ):
         raise ModelFileError(
             f"{config_path}: fitted.classes_ must be a non-empty sorted list of distinct integers or strings"
@@ -212,7 +215,8 @@ def weights_reader(weights_path: Path, sha256: str | None = None):
         claimed = sum(t.numel() * t.element_size() for t in expected.values())
         if size > 2 * claimed + (1 << 20):
             raise ModelFileError(
-                f"{weights_path} is {size} bytes, far more than the {claimed} the config implies; it does not belong to this config"
+                f"{weights_path} is {size} bytes, far more than the {claimed} the config implies; "
+                "it does not belong to this config"
             )
         blob = weights_path.read_bytes()
         if sha256 is not None and hashlib.sha256(blob).hexdigest() != sha256:

@@ -17,7 +17,7 @@ from ..checkpoint import checkpoint_path, run_key
 from ..data._arrays import row_chunks
 from ..data.preprocessing import Preprocessing
 from ..data.rows import LabelledRows, MappedRows, StoredRows, read_per_batch
-from ..errors import ConvergenceWarning, DataError
+from ..errors import ConfigError, ConvergenceWarning, DataError
 from ..train import TrainConfig, max_epochs, resolve_device, seed_from, seeded, train
 from ._base import LatentEstimator, check_fit_array
 
@@ -26,7 +26,7 @@ _MIN_VALIDATION_ROWS = 50
 
 
 def stored_rows(X: np.ndarray, preprocessing: Preprocessing, device):
-    """``X`` as one stored tensor ``(n, d)`` in its own row order, the per-batch map to model space, and the value range.
+    """``X`` as one stored tensor ``(n, d)`` in its own row order; the per-batch map to model space; the value range.
 
     Float32 data that preprocessing leaves as is, and 8-bit images (a quarter of float32,
     scaled batch by batch), are trained on where they are, without a copy; training only
@@ -48,16 +48,18 @@ def stored_rows(X: np.ndarray, preprocessing: Preprocessing, device):
     with warnings.catch_warnings():
         # a read-only array (e.g. a small memory-mapped file) is shared, never written
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        stored = torch.from_numpy(stored).to(device)
+        rows = torch.from_numpy(stored).to(device)
     if not compact:
-        return stored, (torch.bernoulli if dynamic else None), (low, high)
+        return rows, (torch.bernoulli if dynamic else None), (low, high)
+    if preprocessing.pixel_max is None:  # Preprocessing refuses kind="scale" without one
+        raise ConfigError("preprocessing='scale' needs pixel_max")
     inv = 1.0 / preprocessing.pixel_max
 
     def prepare(batch):
         batch = batch.float() * inv
         return torch.bernoulli(batch) if dynamic else batch
 
-    return stored, prepare, (low * inv, high * inv)
+    return rows, prepare, (low * inv, high * inv)
 
 
 def mapped_rows(X, preprocessing: Preprocessing, order: np.ndarray, n_val: int, device):

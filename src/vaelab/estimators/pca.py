@@ -25,6 +25,8 @@ class PCA(LatentEstimator):
     kind = "pca"
     seeds_sampling = True
 
+    module_: PPCA
+
     def __init__(
         self, *, latent_dim: int = 2, preprocessing: str = "auto", pixel_max: float | None = None, random_state=None
     ):
