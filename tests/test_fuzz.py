@@ -831,7 +831,8 @@ def _mutate_weights(data, raw: bytes) -> bytes:
             dtype = data.draw(st.sampled_from(dtypes), label="dtype")
             state[name] = state[name].to(dtype)
         elif change == "nan":
-            state[name] = torch.full_like(state[name], data.draw(st.sampled_from([math.nan, math.inf, 1e30])))
+            bad = [math.nan, math.inf, 1e30] if state[name].is_floating_point() else [-1, 2**62]  # e.g. a count
+            state[name] = torch.full_like(state[name], data.draw(st.sampled_from(bad)))
         elif change == "drop":
             del state[name]
         else:

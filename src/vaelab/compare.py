@@ -170,15 +170,18 @@ def compare(
     return results
 
 
-def calibration_row(results: list[ModelResult], X_train, X_test, *, k: int = 5, seed: int = 0) -> dict:
+def calibration_row(results: list[ModelResult], X_train, X_test, *, k: int = 5, seed: int = 0) -> dict | None:
     """Precision, recall, density and coverage of real training rows taken as samples.
 
     See :func:`vaelab.metrics.calibration`.
 
     As many training rows as test rows (seeded), in the feature space the models were measured in:
-    the numbers a generator that samples the data distribution itself would get.
+    the numbers a generator that samples the data distribution itself would get. None when there
+    are too few held-out rows for k neighbours (as for the models' own completeness).
     """
     first = results[0]
+    if len(X_test) <= k or len(X_train) <= k:
+        return None
     if first.feature_space is None:
         raise ConfigError(
             f"the calibration row is measured in the feature space of the models' completeness, and "

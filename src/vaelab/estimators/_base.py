@@ -116,7 +116,9 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
         sample_shape = tuple(fitted["sample_shape_"])
         conditioning = self.conditioning.from_state(fitted)
         with torch.device("meta"):
-            expected = self._build_module(model_shape(sample_shape), conditioning.n_classes, preprocessing.binarize != "none").state_dict()
+            expected = self._build_module(
+                model_shape(sample_shape), conditioning.n_classes, preprocessing.binarize != "none"
+            ).state_dict()
         state = read_weights(expected)
         module = self._build_module(model_shape(sample_shape), conditioning.n_classes, preprocessing.binarize != "none")
         module.load_state_dict(state)

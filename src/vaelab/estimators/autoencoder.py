@@ -50,9 +50,7 @@ class Autoencoder(NeuralEstimator):
 
     def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, binary: bool) -> LatentModel:
         n_features = math.prod(sample_shape)
-        likelihood = make_likelihood(
-            choose_likelihood(self.likelihood, binary), (n_features,)
-        )
+        likelihood = make_likelihood(choose_likelihood(self.likelihood, binary), (n_features,))
         return AutoencoderModule(
             n_features, self.latent_dim, tuple(self.hidden), likelihood, **self._networks(sample_shape)
         )

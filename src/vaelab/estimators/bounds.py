@@ -55,7 +55,9 @@ def module_bytes(estimator, sample_shape: tuple[int, ...], n_classes: int = 0) -
     The network is built on the meta device.
     """
     with torch.device("meta"):
-        module = estimator._build_module(tuple(sample_shape), n_classes, estimator.get_params().get("binarize", "none") != "none")
+        module = estimator._build_module(
+            tuple(sample_shape), n_classes, estimator.get_params().get("binarize", "none") != "none"
+        )
     tensors = list(module.parameters()) + list(module.buffers())
     return sum(t.numel() * t.element_size() for t in tensors)
 

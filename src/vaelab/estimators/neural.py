@@ -149,7 +149,9 @@ class NeuralEstimator(LatentEstimator):
             patience_after=self._warmup_epochs(),
         )
         with seeded(seed, device):
-            module = self._build_module(X.shape[1:], conditioning.n_classes, preprocessing.binarize != "none").to(device)
+            module = self._build_module(X.shape[1:], conditioning.n_classes, preprocessing.binarize != "none").to(
+                device
+            )
             module.likelihood.check_support(low, high)
             first = X_train[torch.arange(min(len(X_train), 256), device=device)]  # rows are shuffled already
             first = first[0] if isinstance(first, tuple) else first

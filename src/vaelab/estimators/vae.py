@@ -62,9 +62,7 @@ class VAE(NeuralEstimator):
 
     def _build_module(self, sample_shape: tuple[int, ...], n_classes: int, binary: bool) -> LatentModel:
         n_features = math.prod(sample_shape)
-        likelihood = make_likelihood(
-            choose_likelihood(self.likelihood, binary), (n_features,)
-        )
+        likelihood = make_likelihood(choose_likelihood(self.likelihood, binary), (n_features,))
         return VAEModule(
             n_features,
             self.latent_dim,
