@@ -69,6 +69,23 @@ def read_json(path: Path, damaged: str = "the file is damaged") -> object:
     return parse_json(path.read_bytes(), str(path), damaged)
 
 
+def read_document(path: Path, kind: str, command: str) -> dict:
+    """A vaelab results document (``{"format": kind, ...}``) written by ``vaelab COMMAND --out``.
+
+    Read through :func:`read_json` (size, depth and number bounds); a missing file, another
+    format, or anything but an object is a ModelFileError naming the file and the fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(
+            f"{path.parent} holds no {path.name}; pass a directory written by `vaelab {command} --out`"
+        )
+    document = read_json(path)
+    if not isinstance(document, dict) or document.get("format") != kind:
+        raise ModelFileError(f'{path} is not a {kind.replace("-", " ")} (no "format": "{kind}")')
+    return document
+
+
 def check_history(history, where: str) -> None:
     """A training history ``{"train": {name: [float]}, "validation": {...}, "best_epoch": int|None}``."""
     if history is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._jsonfile import read_document
 from .errors import ConfigError, ModelFileError
 from .estimators._base import LatentEstimator
 from .estimators.persistence import load
@@ -260,14 +261,7 @@ def read_comparison(out_dir) -> tuple[dict, dict]:
     """The metrics document and the fitted models ``{name: estimator}`` of a saved comparison."""
     out_dir = Path(out_dir)
     path = out_dir / METRICS_FILE
-    if not path.is_file():
-        raise ModelFileError(f"{out_dir} holds no {METRICS_FILE}; pass a directory written by `vaelab compare --out`")
-    try:
-        document = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(document, dict) or document.get("format") != "vaelab-comparison":
-        raise ModelFileError(f'{path} is not a vaelab comparison (no "format": "vaelab-comparison")')
+    document = read_document(path, "vaelab-comparison", "compare")
     shapes = {"data": dict, "settings": dict, "table": list, "models": dict}
     for field, kind in shapes.items():
         if not isinstance(document.get(field), kind):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._jsonfile import read_document
 from .compare import fit_and_evaluate, summary_row
 from .errors import ConfigError, ModelFileError
 from .estimators import VAE
@@ -92,14 +93,7 @@ def write_sweep(out_dir, rows: list[dict], models: dict[str, VAE], *, data: dict
 def read_sweep(out_dir) -> dict:
     """The document of a sweep written by :func:`write_sweep` (``vaelab sweep --out``), its fields checked."""
     path = Path(out_dir) / SWEEP_FILE
-    if not path.is_file():
-        raise ModelFileError(f"{out_dir} holds no {SWEEP_FILE}; pass a directory written by `vaelab sweep --out`")
-    try:
-        document = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ModelFileError(f'{path} is not a vaelab sweep (no "format": "{FORMAT}")')
+    document = read_document(path, FORMAT, "sweep")
     if document.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
             f"{path} has format_version {document.get('format_version')!r}; this vaelab reads {FORMAT_VERSION}"
