@@ -133,26 +133,14 @@ def test_ctrl_c_stops_after_saving_and_says_how_to_resume(tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC}
     np.save(tmp_path / "x.npy", _data())
     run = tmp_path / "run"
+
+    def fit(epochs: int, *extra: str) -> list[str]:
+        data = ["--data", str(tmp_path / "x.npy"), "--likelihood", "bernoulli", "--preprocessing", "none"]
+        options = ["--epochs", str(epochs), "--validation-fraction", "0", "--quiet", *extra, "--out", str(run)]
+        return [sys.executable, "-m", "vaelab", "fit", *data, *options]
+
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vaelab",
-            "fit",
-            "--data",
-            str(tmp_path / "x.npy"),
-            "--likelihood",
-            "bernoulli",
-            "--preprocessing",
-            "none",
-            "--epochs",
-            "50",
-            "--validation-fraction",
-            "0",
-            "--quiet",
-            "--out",
-            str(run),
-        ],
+        fit(50),
         stderr=subprocess.PIPE,
         text=True,
         env=env,
@@ -168,26 +156,7 @@ def test_ctrl_c_stops_after_saving_and_says_how_to_resume(tmp_path):
     assert proc.returncode == 130
     assert "interrupted" in err and "--resume" in err and "Traceback" not in err
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vaelab",
-            "fit",
-            "--data",
-            str(tmp_path / "x.npy"),
-            "--likelihood",
-            "bernoulli",
-            "--preprocessing",
-            "none",
-            "--epochs",
-            "2",
-            "--validation-fraction",
-            "0",
-            "--quiet",
-            "--resume",
-            "--out",
-            str(run),
-        ],
+        fit(2, "--resume"),
         capture_output=True,
         text=True,
         env=env,
