@@ -43,8 +43,8 @@ from vaelab.metrics import (
     summarize,
 )
 from vaelab.models import VAE, Autoencoder, LatentModel, LossTerms, ProbabilisticModel
+from vaelab.models.hierarchy import MIN_SCALE as _MIN_POSTERIOR_SCALE
 from vaelab.models.priors import StandardNormalPrior
-from vaelab.models.vae import _MIN_POSTERIOR_SCALE
 
 D, K_LATENT, N = 10, 3, 1000
 INFLATION = 1.5

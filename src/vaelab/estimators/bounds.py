@@ -23,6 +23,7 @@ MAX_IW_SAMPLES = 100_000  # importance samples per example: its standard error i
 MAX_TRAIN_SAMPLES = 10_000  # IWAE samples per example during training
 _COUNTS = {
     "latent_dim": MAX_WIDTH,
+    "top_latent_dim": MAX_WIDTH,
     "n_train_samples": MAX_TRAIN_SAMPLES,
     "prior_components": MAX_WIDTH,
     "batch_size": 1 << 24,
@@ -73,6 +74,7 @@ def check_training_memory(estimator, sample_shape: tuple[int, ...], n_classes: i
     estimator._check_params()
     weights = module_bytes(estimator, sample_shape, n_classes)
     widths = math.prod(sample_shape) * 2 + sum(params.get("hidden") or ()) * 2 + 2 * int(params.get("latent_dim") or 1)
+    widths += 2 * int(params.get("top_latent_dim") or 0)
     batch = int(params.get("batch_size") or 1) * int(params.get("n_train_samples") or 1)
     needed = _TRAINING_COPIES * weights + 4 * batch * widths
     budget = memory_budget()

@@ -215,6 +215,17 @@ PRIOR_COMPONENTS = Param(
     _positive_int,
     int,
 )
+TOP_LATENT_DIM = Param(
+    "top_latent_dim",
+    0,
+    "int",
+    "Size of a second, top stochastic layer z2 above the code z1 (0: one layer). With > 0 the model is "
+    "the two-level VAE of Tomczak & Welling (2018), q(z2|x) q(z1|x, z2) and p(z2) p(z1|z2) p(x|z1, z2), "
+    "``prior`` is over z2, and codes are (z1, z2): ``latent_dim + top_latent_dim`` columns. MLP "
+    "architectures only.",
+    lambda n, v: check_int(n, v, 0),
+    int,
+)
 FREE_BITS = Param(
     "free_bits",
     0.0,
@@ -323,6 +334,12 @@ def _prior_rules(values: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"free_bits floors a per-dimension KL, which prior={values['prior']!r} does not have; use prior='normal'"
         )
+    if values["free_bits"] and values["top_latent_dim"]:
+        raise ConfigError(
+            "free_bits floors a per-dimension KL, which a two-level VAE does not have; use top_latent_dim=0"
+        )
+    if values["top_latent_dim"] and values["architecture"] == "conv":
+        raise ConfigError("top_latent_dim > 0 (a two-level VAE) needs architecture='mlp' or 'gated_mlp', not 'conv'")
 
 
 PCA_PARAMS = ParamTable(
@@ -363,6 +380,7 @@ VAE_PARAMS = AUTOENCODER_PARAMS.extended(
     FREE_BITS,
     PRIOR,
     PRIOR_COMPONENTS,
+    TOP_LATENT_DIM,
     after="likelihood",
     rules=(_iwae_rules, _prior_rules),
 )

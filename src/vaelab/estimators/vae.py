@@ -44,6 +44,7 @@ class VAE(NeuralEstimator):
         free_bits: float = 0.0,
         prior: str = "normal",
         prior_components: int = 500,
+        top_latent_dim: int = 0,
         preprocessing: str = "auto",
         pixel_max: float | None = None,
         binarize: str = "none",
@@ -75,19 +76,20 @@ class VAE(NeuralEstimator):
             n_classes=n_classes,
             prior=self.prior,
             prior_components=self.prior_components,
+            top_latent_dim=self.top_latent_dim,
             **self._networks(sample_shape),
         )
 
     def _warn_if_collapsed(self, codes: np.ndarray) -> None:
         # A VAE's codes are its posterior means: their variance over data is Cov_x E[z|x].
-        inactive = int((codes.var(axis=0) <= 0.01).sum())
+        inactive, width = int((codes.var(axis=0) <= 0.01).sum()), codes.shape[1]
         # A few idle dimensions are normal for a roomy latent space (e.g. 2 of 20 on Fashion-MNIST);
         # half or more idle means the KL term has won.
-        if 2 * inactive >= self.latent_dim:
+        if 2 * inactive >= width:
             # The model and its setting lead: in a sweep or a comparison this says which fit it concerns.
             warnings.warn(
                 f"{type(self).__name__}(beta={self.beta:g}, latent_dim={self.latent_dim}): "
-                f"posterior collapse: {inactive} of {self.latent_dim} latent dimensions are inactive "
+                f"posterior collapse: {inactive} of {width} latent dimensions are inactive "
                 "(Cov_x E[z|x] <= 0.01): their codes carry no information about x. Knobs that help: "
                 "kl_warmup (e.g. 10 epochs), free_bits (e.g. 0.5), a smaller beta, a smaller decoder, "
                 "or a smaller latent_dim",

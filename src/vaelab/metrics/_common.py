@@ -22,7 +22,7 @@ import torch
 from torch.distributions import Distribution, Independent, Normal
 
 from ..errors import ConfigError, DataError
-from ..models import LatentModel
+from ..models import LatentModel, TwoLevelGaussian
 
 
 def check_int(name: str, value, low: int) -> int:
@@ -144,6 +144,17 @@ def normal_parameters(dist: Distribution) -> tuple[torch.Tensor, torch.Tensor]:
             f"this metric needs a diagonal Gaussian (Independent(Normal)) q(z|x) or prior, got {type(base).__name__}"
         )
     return base.loc, base.scale
+
+
+def reparameterise(qz: Distribution, eps: torch.Tensor) -> torch.Tensor:
+    """Draws of q(z|x) from standard-normal noise ``eps`` ``(..., n, latent_dim)``, same shape.
+
+    ``loc + scale * eps`` for a diagonal Gaussian; layer by layer for a two-level posterior.
+    """
+    if isinstance(qz, TwoLevelGaussian):
+        return qz.from_noise(eps)
+    loc, scale = normal_parameters(qz)
+    return loc + scale * eps
 
 
 def decode_mean(model: LatentModel, z: torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -43,7 +43,7 @@ from ._common import (
     check_seed,
     example_keys,
     noise_chunks,
-    normal_parameters,
+    reparameterise,
 )
 
 _BATCH_SIZE = 64  # examples per pass (a multiple of the 16-example noise tile wastes no draws)
@@ -106,7 +106,7 @@ def _posterior_batches(
 ) -> Iterator[tuple[slice, torch.Tensor, tuple[torch.Tensor, ...], Distribution, Iterator[torch.Tensor]]]:
     """Yield ``(rows, x[rows], labels[rows], q(z|x[rows]), chunks)``, batch by batch.
 
-    ``chunks`` yields ``z = loc + scale * eps`` of shape ``(c, b, latent_dim)``, exactly ``n_samples``
+    ``chunks`` yields reparameterised draws ``z`` of shape ``(c, b, latent_dim)``, exactly ``n_samples``
     draws per example over all chunks, the noise drawn chunk by chunk.
     """
     if chunk_size is None:
@@ -115,9 +115,8 @@ def _posterior_batches(
         rows = slice(start, min(start + batch_size, len(x)))
         xb, lb = x[rows], tuple(label[rows] for label in labels)
         qz = model.encode(xb, *lb)
-        loc, scale = normal_parameters(qz)  # (b, latent_dim) each
-        eps = noise_chunks(example_keys(xb, seed), n_samples, chunk_size, loc.shape[-1], x.device)
-        yield rows, xb, lb, qz, (loc + scale * e for e in eps)
+        eps = noise_chunks(example_keys(xb, seed), n_samples, chunk_size, qz.event_shape[-1], x.device)
+        yield rows, xb, lb, qz, (reparameterise(qz, e) for e in eps)
 
 
 def _check_sampling(n_samples, seed, batch_size, chunk_size) -> tuple[int, int, int, int | None]:
@@ -167,7 +166,7 @@ def iw_estimate(
     Parameters
     ----------
     model : LatentModel
-        Needs ``encode(x) -> q(z|x)`` (diagonal Gaussian), ``decode(z) -> p(x|z)`` and ``prior()``.
+        Needs ``encode(x) -> q(z|x)`` (diagonal Gaussian, or two-level), ``decode(z) -> p(x|z)`` and ``prior()``.
     x : tensor or array, shape (n, n_features)
     n_samples : int
         K, the number of posterior samples per example (drawn and divided by).

@@ -3,6 +3,7 @@
 from .autoencoder import Autoencoder
 from .contract import LatentModel, LossTerms, ProbabilisticModel, kl_term, log_importance_weights
 from .conv import conv_decoder, conv_encoder
+from .hierarchy import TwoLevelGaussian
 from .networks import ARCHITECTURES, decoder_net, encoder_net, gated_mlp, mlp
 from .pca import PPCA
 from .priors import PRIORS, Prior, make_prior
@@ -21,6 +22,7 @@ __all__ = [
     "PRIORS",
     "Prior",
     "ProbabilisticModel",
+    "TwoLevelGaussian",
     "VAE",
     "conv_decoder",
     "conv_encoder",

@@ -5,7 +5,8 @@ and a prior p(z); a probabilistic one adds an encoder q(z|x). The trainer, the m
 samplers and the report read models only through this contract:
 
 * ``embed(x)``: the deterministic code; ``decode(z)``: p(x|z); ``prior()``: p(z); ``loss(x)``:
-  the training objective as named terms; ``encode(x)``: q(z|x) (probabilistic models only).
+  the training objective as named terms; ``encode(x)``: q(z|x) (probabilistic models only;
+  ``encode_top(x)``: q of the layer a VampPrior mixes, the same for one-level models).
 * :func:`log_importance_weights`: ``log p(x|z) + log p(z) - log q(z|x)``, the quantity behind the
   ELBO (its expectation under q) and the importance-weighted bound (Burda et al., 2016).
 * :func:`kl_term`: KL(q(z|x) || p(z)), in closed form where torch registers one
@@ -135,8 +136,15 @@ class ProbabilisticModel(LatentModel):
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
         """q(z|x[, y]): batch shape ``x.shape[:-1]``, event shape ``(latent_dim,)``."""
 
+    def encode_top(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        """q of the top stochastic layer, the one the prior module's p(z) is over (a VampPrior mixes it).
+
+        ``encode(x)`` for a one-level model; a two-level VAE's q(z2|x).
+        """
+        return self.encode(x, y)
+
     def embed(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """The posterior mean E[z|x]."""
+        """The posterior mean E[z|x] (a two-level posterior's plug-in mean, see :mod:`.hierarchy`)."""
         return self.encode(x, y).mean
 
     def exact_log_likelihood(self, x: torch.Tensor) -> torch.Tensor | None:

@@ -52,6 +52,13 @@ _MLPS = {"mlp": mlp, "gated_mlp": gated_mlp}
 ARCHITECTURES = (*_MLPS, "conv")
 
 
+def dense_net(architecture: str, in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequential:
+    """The MLP (``"mlp"``) or gated MLP (``"gated_mlp"``) ``(..., in_features) -> (..., out_features)``."""
+    if architecture not in _MLPS:
+        raise ConfigError(f"architecture {architecture!r} has no dense network; choose one of {', '.join(_MLPS)}")
+    return _MLPS[architecture](in_features, hidden, out_features)
+
+
 def _check_architecture(architecture: str, sample_shape: tuple[int, ...] | None) -> None:
     if architecture not in ARCHITECTURES:
         raise ConfigError(
@@ -77,7 +84,7 @@ def encoder_net(
     if architecture == "conv":
         assert sample_shape is not None  # _check_architecture raised otherwise; this narrows the type
         return conv_encoder(sample_shape, out_features, channels)
-    return _MLPS[architecture](n_features, hidden, out_features)
+    return dense_net(architecture, n_features, hidden, out_features)
 
 
 def decoder_net(
@@ -93,4 +100,4 @@ def decoder_net(
     if architecture == "conv":
         assert sample_shape is not None  # _check_architecture raised otherwise; this narrows the type
         return conv_decoder(latent_dim, sample_shape, tuple(reversed(channels)))
-    return _MLPS[architecture](latent_dim, tuple(reversed(hidden)), n_features)
+    return dense_net(architecture, latent_dim, tuple(reversed(hidden)), n_features)

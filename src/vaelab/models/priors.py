@@ -60,7 +60,7 @@ class VampPrior(Prior):
     def forward(self, model: LatentModel) -> Distribution:
         if not isinstance(model, ProbabilisticModel):
             raise TypeError(f"a VampPrior mixes encoder distributions; {type(model).__name__} has no encoder")
-        components = model.encode(self.pseudo_inputs)  # batch shape (K,)
+        components = model.encode_top(self.pseudo_inputs)  # batch shape (K,); q(z2|u) of a two-level model
         weights = torch.zeros(len(self.pseudo_inputs), device=self.pseudo_inputs.device)
         return MixtureSameFamily(Categorical(logits=weights, validate_args=False), components, validate_args=False)
 

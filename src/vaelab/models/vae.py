@@ -10,6 +10,11 @@ Gaussian encoder q(z|x) = N(mu(x), diag sigma(x)^2), a prior from :mod:`vaelab.m
   et al., 2016; needs the factorised N(0, I) prior, where a per-dimension KL exists).
 * ``"iwae"``: the negative ``n_train_samples``-sample importance-weighted bound (Burda et al., 2016).
 
+With ``top_latent_dim`` > 0 the model is the two-level hierarchical VAE of Tomczak & Welling (2018):
+q(z2|x) q(z1|x, z2) and p(z2) p(z1|z2) p(x|z1, z2), the prior over the top layer z2, codes
+``(z1, z2)`` of width ``latent_dim + top_latent_dim`` (see :mod:`.hierarchy`). Its ``q(z1|x, z2)``
+and ``p(z1|z2)`` networks have the encoder's architecture and hidden sizes.
+
 With ``n_classes`` > 0 the model is a conditional VAE (Sohn et al., 2015): q(z|x, y) and p(x|z, y)
 see the one-hot class ``y`` (appended to the decoder's code, and to the encoder's input, as one
 constant plane per class for a CNN); the prior stays unconditional.
@@ -21,17 +26,15 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch import nn
-from torch.distributions import Independent, Normal, kl_divergence
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..errors import ConfigError
 from ..likelihoods import Likelihood
 from .contract import LossTerms, ProbabilisticModel, kl_term, log_importance_weights
-from .networks import decoder_net, encoder_net
+from .hierarchy import ConditionalGaussian, TwoLevelGaussian, diagonal_normal
+from .networks import decoder_net, dense_net, encoder_net
 from .priors import Prior, StandardNormalPrior, make_prior
 
-# Keeps encoder standard deviations away from 0, where log q(z|x) would blow up.
-_MIN_POSTERIOR_SCALE = 1e-5
 OBJECTIVES = ("elbo", "iwae")
 
 
@@ -60,15 +63,23 @@ class VAE(ProbabilisticModel):
         architecture: str = "mlp",
         sample_shape: tuple[int, ...] | None = None,
         channels: Sequence[int] = (32, 64),
+        top_latent_dim: int = 0,
     ):
+        if top_latent_dim and (architecture == "conv" or n_classes):
+            raise ConfigError(
+                "top_latent_dim > 0 (a two-level VAE) needs an unconditional MLP model; use architecture='mlp' "
+                "or 'gated_mlp' and no class labels"
+            )
         if n_classes and prior == "vamp":
             raise ConfigError(
                 "prior='vamp' reads unlabelled pseudo-inputs, so a conditional VAE cannot use it; use prior='normal'"
             )
-        latent_prior = make_prior(prior, latent_dim, n_features, prior_components)
-        if free_bits and not isinstance(latent_prior, StandardNormalPrior):
+        top_dim = top_latent_dim or latent_dim  # the layer the prior and the encoder's output are over
+        latent_prior = make_prior(prior, top_dim, n_features, prior_components)
+        if free_bits and (top_latent_dim or not isinstance(latent_prior, StandardNormalPrior)):
             raise ConfigError(
-                f"free_bits floors a per-dimension KL, which prior={prior!r} does not have; use prior='normal'"
+                f"free_bits floors a per-dimension KL, which prior={prior!r} with top_latent_dim={top_latent_dim} "
+                "does not have; use prior='normal' and top_latent_dim=0"
             )
         # A CNN encoder reads the label as extra constant image planes; an MLP as extra features.
         self.label_width = math.prod(sample_shape[1:]) if architecture == "conv" and sample_shape else 1
@@ -77,26 +88,46 @@ class VAE(ProbabilisticModel):
             if architecture == "conv" and sample_shape
             else sample_shape
         )
+        code_dim = latent_dim + top_latent_dim
         super().__init__(
-            latent_dim,
-            decoder_net(latent_dim + n_classes, n_features, architecture, hidden, sample_shape, channels),
+            code_dim,
+            decoder_net(code_dim + n_classes, n_features, architecture, hidden, sample_shape, channels),
             likelihood,
             latent_prior,
             n_classes,
         )
         self.encoder = encoder_net(
-            n_features + n_classes * self.label_width, 2 * latent_dim, architecture, hidden, encoder_shape, channels
+            n_features + n_classes * self.label_width, 2 * top_dim, architecture, hidden, encoder_shape, channels
         )
+        self.bottom_dim = latent_dim if top_latent_dim else 0
+        self.bottom_posterior: ConditionalGaussian | None = None  # q(z1|x, z2)
+        self.bottom_prior: ConditionalGaussian | None = None  # p(z1|z2)
+        if top_latent_dim:
+            self.bottom_posterior = ConditionalGaussian(
+                dense_net(architecture, n_features + top_dim, hidden, 2 * latent_dim), n_features
+            )
+            self.bottom_prior = ConditionalGaussian(dense_net(architecture, top_dim, hidden, 2 * latent_dim), 0)
         self.beta = beta
         self.objective = objective
         self.n_train_samples = n_train_samples
         self.free_bits = free_bits
         self.kl_scale = 1.0
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
-        loc, raw_scale = self.encoder(self.with_label(x, y, self.label_width)).chunk(2, dim=-1)
-        scale = nn.functional.softplus(raw_scale) + _MIN_POSTERIOR_SCALE
-        return Independent(Normal(loc, scale, validate_args=False), 1)
+    def encode_top(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
+        """q(z2|x) of a two-level model (q(z|x) of a one-level one): batch ``x.shape[:-1]``."""
+        return diagonal_normal(self.encoder(self.with_label(x, y, self.label_width)))
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        top = self.encode_top(x, y)
+        if self.bottom_posterior is None:
+            return top
+        bottom_posterior = self.bottom_posterior
+        return TwoLevelGaussian(top, lambda z2: bottom_posterior(z2, x), self.bottom_dim)
+
+    def prior(self) -> Distribution:
+        """p(z2) p(z1|z2) for a two-level model, the prior module's p(z) for a one-level one."""
+        top = self.prior_module(self)
+        return top if self.bottom_prior is None else TwoLevelGaussian(top, self.bottom_prior, self.bottom_dim)
 
     def initialise(self, x: torch.Tensor) -> None:
         self.likelihood.initialise(x)
@@ -111,6 +142,7 @@ class VAE(ProbabilisticModel):
         kl = kl_term(qz, self.prior(), z).mean()
         penalty = kl
         if self.free_bits > 0:
+            assert isinstance(qz, Independent)  # free bits exist only for the one-level model (checked in __init__)
             per_dim = kl_divergence(qz.base_dist, Normal(0.0, 1.0)).mean(0)  # (latent_dim,)
             penalty = per_dim.clamp_min(self.free_bits).sum()
         return LossTerms(
