@@ -100,6 +100,7 @@ def test_data_flags_reach_the_reader():
     assert data_options(args)["header"] is None and data_options(args)["delimiter"] is None
 
 
+@pytest.mark.slow
 def test_semicolon_csv_fits_with_the_data_flags_and_stdout_is_line_buffered(tmp_path):
     rng = np.random.default_rng(0)
     lines = ["a;b;c"] + [";".join(f"{v:.3f}" for v in row) for row in rng.normal(size=(40, 3))]

@@ -170,6 +170,7 @@ def test_bernoulli_needs_unit_interval(digits):
         VAE(epochs=1, likelihood="bernoulli", preprocessing="none").fit(digits[0] * 16)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [Autoencoder, VAE])
 def test_defaults_learn_any_real_table(cls):
     """preprocessing='auto' standardises a table of values 50-150, likelihood='auto' is a Gaussian:

@@ -363,6 +363,7 @@ def _fixed_data(kind: str) -> np.ndarray:
 
 
 # -- 1. estimators ------------------------------------------------------------------------------
+@pytest.mark.slow
 @_fuzz(120)
 @given(
     X=any_data,
@@ -446,6 +447,7 @@ def matched_arrays(draw, shapes):
     return arr.reshape((n, *shape))
 
 
+@pytest.mark.slow
 @_fuzz(120)
 @given(
     name=st.sampled_from(["pca", "ae", "vae", "vae_images", "unfitted"]),
@@ -702,6 +704,7 @@ def _write_source(data, root: Path) -> tuple[Path, dict]:
     return path, options
 
 
+@pytest.mark.slow
 @_fuzz(150)
 @given(data=st.data())
 def test_loading_hostile_files_succeeds_or_raises_vaelab_error(data):
@@ -841,6 +844,7 @@ def _mutate_weights(data, raw: bytes) -> bytes:
     return _corrupt(data, raw)
 
 
+@pytest.mark.slow
 @_fuzz(120)
 @given(name=st.sampled_from(["pca", "ae", "vae", "vae_images"]), data=st.data())
 def test_loading_corrupted_models_succeeds_or_raises_vaelab_error(name, data):

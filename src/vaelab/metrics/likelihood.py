@@ -34,7 +34,7 @@ import torch
 from torch.distributions import Distribution
 
 from ..errors import ConfigError
-from ..models import LatentModel, ProbabilisticModel, kl_term, log_importance_weights
+from ..models import LatentModel, ProbabilisticModel, kl_term, log_weight_terms
 from ._common import (
     as_data,
     as_labels,
@@ -202,14 +202,15 @@ def iw_estimate(
     kl = torch.zeros_like(lse)
     for rows, xb, lb, qz, chunks in _posterior_batches(model, x, labels, n_samples, seed, batch_size, chunk_size):
         for i, z in enumerate(chunks):  # (c, b, latent_dim)
-            log_w = log_importance_weights(model, xb, z, qz, lb[0] if lb else None, prior=prior).double()  # (c, b)
+            log_px, log_pz, log_qz = log_weight_terms(model, xb, z, qz, lb[0] if lb else None, prior=prior)
+            log_w = (log_px + log_pz - log_qz).double()  # (c, b)
             lse[rows] = torch.logaddexp(lse[rows], torch.logsumexp(log_w, 0))
             lse2[rows] = torch.logaddexp(lse2[rows], torch.logsumexp(2 * log_w, 0))
             if i == 0:
                 shift[rows] = log_w.mean(0)  # centring keeps the variance sum exact in float64
             total[rows] += log_w.sum(0)
             square[rows] += (log_w - shift[rows]).square().sum(0)
-            kl[rows] += kl_term(qz, prior, z).double() * (len(z) / n_samples)
+            kl[rows] += kl_term(qz, prior, z, log_qz - log_pz).double() * (len(z) / n_samples)
     ess = torch.exp(2 * lse - lse2)
     standard_error = (1 / ess - 1 / n_samples).clamp_min(0).sqrt()
     elbo_mean = total / n_samples

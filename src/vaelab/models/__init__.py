@@ -1,7 +1,7 @@
 """Torch modules: the model contract, the latent-variable models (PPCA, autoencoder, VAE), priors and networks."""
 
 from .autoencoder import Autoencoder
-from .contract import LatentModel, LossTerms, ProbabilisticModel, kl_term, log_importance_weights
+from .contract import LatentModel, LossTerms, ProbabilisticModel, kl_term, log_importance_weights, log_weight_terms
 from .conv import conv_decoder, conv_encoder
 from .hierarchy import TwoLevelGaussian
 from .networks import ARCHITECTURES, decoder_net, encoder_net, gated_mlp, mlp
@@ -32,6 +32,7 @@ __all__ = [
     "gated_mlp",
     "kl_term",
     "log_importance_weights",
+    "log_weight_terms",
     "make_prior",
     "mlp",
 ]

@@ -156,6 +156,24 @@ class ProbabilisticModel(LatentModel):
         return None
 
 
+def log_weight_terms(
+    model: ProbabilisticModel,
+    x: torch.Tensor,
+    z: torch.Tensor,
+    qz: Distribution,
+    y: torch.Tensor | None = None,
+    prior: Distribution | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(log p(x|z), log p(z), log q(z|x))`` in nats for draws ``z`` ``(..., n, latent_dim)`` of ``qz``.
+
+    Each of shape ``z.shape[:-1]``: the parts of :func:`log_importance_weights`, for callers that
+    also need the Monte-Carlo KL ``log q - log p`` of the same draws without a second pass.
+    ``prior``: ``model.prior()`` when the caller already holds it (a VampPrior costs an encoder pass).
+    """
+    prior = model.prior() if prior is None else prior
+    return model.decode(z, y).log_prob(x), prior.log_prob(z), qz.log_prob(z)
+
+
 def log_importance_weights(
     model: ProbabilisticModel,
     x: torch.Tensor,
@@ -168,21 +186,24 @@ def log_importance_weights(
 
     Shape ``z.shape[:-1]``. Its mean over z ~ q is the ELBO; ``logsumexp`` over K draws minus
     ``log K`` is the K-sample importance-weighted bound on log p(x) (Burda et al., 2016).
-    ``prior``: ``model.prior()`` when the caller already holds it (a VampPrior costs an encoder pass).
     """
-    prior = model.prior() if prior is None else prior
-    return model.decode(z, y).log_prob(x) + prior.log_prob(z) - qz.log_prob(z)
+    log_px, log_pz, log_qz = log_weight_terms(model, x, z, qz, y, prior)
+    return log_px + log_pz - log_qz
 
 
-def kl_term(qz: Distribution, prior: Distribution, z: torch.Tensor) -> torch.Tensor:
+def kl_term(
+    qz: Distribution, prior: Distribution, z: torch.Tensor, log_ratio: torch.Tensor | None = None
+) -> torch.Tensor:
     """KL(q(z|x) || p(z)) per example, ``(n,)`` nats.
 
     Closed form where torch registers one for the pair (a Gaussian posterior against the standard
     normal), else the Monte-Carlo estimate ``mean_k [log q(z_k|x) - log p(z_k)]`` over the draws
     ``z`` (``(n, latent_dim)`` or ``(K, n, latent_dim)``), which keeps the ELBO unbiased.
+    ``log_ratio``: ``log q(z|x) - log p(z)`` at ``z`` when the caller has it (no second pass).
     """
     try:
         return kl_divergence(qz, prior)
     except NotImplementedError:
-        log_ratio = qz.log_prob(z) - prior.log_prob(z)
-        return log_ratio if z.dim() == qz.mean.dim() else log_ratio.mean(0)
+        if log_ratio is None:
+            log_ratio = qz.log_prob(z) - prior.log_prob(z)
+        return log_ratio if z.dim() == len(qz.batch_shape) + 1 else log_ratio.mean(0)

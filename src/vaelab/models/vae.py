@@ -30,7 +30,7 @@ from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from ..errors import ConfigError
 from ..likelihoods import Likelihood
-from .contract import LossTerms, ProbabilisticModel, kl_term, log_importance_weights
+from .contract import LossTerms, ProbabilisticModel, kl_term, log_weight_terms
 from .hierarchy import ConditionalGaussian, TwoLevelGaussian, diagonal_normal
 from .networks import decoder_net, dense_net, encoder_net
 from .priors import Prior, StandardNormalPrior, make_prior
@@ -152,9 +152,10 @@ class VAE(ProbabilisticModel):
     def _iwae_loss(self, x: torch.Tensor, y: torch.Tensor | None) -> LossTerms:
         qz, prior = self.encode(x, y), self.prior()
         z = qz.rsample((self.n_train_samples,))  # (K, n, latent_dim)
-        log_w = log_importance_weights(self, x, z, qz, y, prior)  # (K, n)
+        log_px, log_pz, log_qz = log_weight_terms(self, x, z, qz, y, prior)  # (K, n) each
+        log_w = log_px + log_pz - log_qz
         bound = torch.logsumexp(log_w, 0) - math.log(self.n_train_samples)
         # Reported parts, an unbiased split of the mean weight: E_q[log w] = -reconstruction - KL.
-        kl = kl_term(qz, prior, z)  # (n,)
+        kl = kl_term(qz, prior, z, log_qz - log_pz)  # (n,)
         reconstruction = -(log_w.mean(0) + kl)
         return LossTerms(-bound.mean(), {"reconstruction": reconstruction.mean(), "kl": kl.mean()})
