@@ -222,7 +222,7 @@ TOP_LATENT_DIM = Param(
     "Size of a second, top stochastic layer z2 above the code z1 (0: one layer). With > 0 the model is "
     "the two-level VAE of Tomczak & Welling (2018), q(z2|x) q(z1|x, z2) and p(z2) p(z1|z2) p(x|z1, z2), "
     "``prior`` is over z2, and codes are (z1, z2): ``latent_dim + top_latent_dim`` columns. MLP "
-    "architectures only.",
+    'architectures only (``architecture="auto"`` picks the MLP, for images too).',
     lambda n, v: check_int(n, v, 0),
     int,
 )

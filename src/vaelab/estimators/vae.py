@@ -80,19 +80,26 @@ class VAE(NeuralEstimator):
             **self._networks(sample_shape),
         )
 
+    def _networks(self, sample_shape: tuple[int, ...]) -> dict:
+        networks = super()._networks(sample_shape)
+        if self.top_latent_dim and self.architecture == "auto":
+            networks["architecture"] = "mlp"  # a two-level model has no CNN form: "auto" is the MLP, images too
+        return networks
+
     def _warn_if_collapsed(self, codes: np.ndarray) -> None:
         # A VAE's codes are its posterior means: their variance over data is Cov_x E[z|x].
         inactive, width = int((codes.var(axis=0) <= 0.01).sum()), codes.shape[1]
         # A few idle dimensions are normal for a roomy latent space (e.g. 2 of 20 on Fashion-MNIST);
         # half or more idle means the KL term has won.
         if 2 * inactive >= width:
+            # free bits exist only where the KL splits per dimension: one level, N(0, I)
+            free_bits = "free_bits (e.g. 0.5), " if self.prior == "normal" and not self.top_latent_dim else ""
             # The model and its setting lead: in a sweep or a comparison this says which fit it concerns.
             warnings.warn(
                 f"{type(self).__name__}(beta={self.beta:g}, latent_dim={self.latent_dim}): "
                 f"posterior collapse: {inactive} of {width} latent dimensions are inactive "
                 "(Cov_x E[z|x] <= 0.01): their codes carry no information about x. Knobs that help: "
-                "kl_warmup (e.g. 10 epochs), free_bits (e.g. 0.5), a smaller beta, a smaller decoder, "
-                "or a smaller latent_dim",
+                f"kl_warmup (e.g. 10 epochs), {free_bits}a smaller beta, a smaller decoder, or a smaller latent_dim",
                 PosteriorCollapseWarning,
                 stacklevel=3,
             )
