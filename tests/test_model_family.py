@@ -78,7 +78,7 @@ def test_kl_warmup_anneals_beta_over_the_first_epochs(digits):
         ({"objective": "vi"}, "unknown objective"),
         ({"n_train_samples": 5}, "needs objective='iwae'"),
         ({"objective": "iwae", "n_train_samples": 5, "beta": 2.0}, "use beta=1"),
-        ({"free_bits": -1.0}, "free_bits must be a number >= 0"),
+        ({"free_bits": -1.0}, r"free_bits must be in \[0, 100\]"),
         ({"architecture": "transformer"}, "unknown architecture"),
     ],
 )

@@ -217,6 +217,47 @@ def test_sizes_are_refused_up_front(vae_run, data, tmp_path, capsys, argv, words
     assert not (tmp_path / "f").exists() and not (tmp_path / "s.npy").exists()
 
 
+# --- absurd values (item 14) -------------------------------------------------------------------
+@pytest.mark.parametrize("sign", ["both", "positive"])
+def test_pca_on_float32_extremes_is_refused_in_one_line(tmp_path, capsys, sign):
+    X = np.full((150, 6), 3.3e38, np.float32)
+    if sign == "both":
+        X[::2] *= -1
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    before = path.read_bytes()
+    status, err = run(capsys, "fit", "--model", "pca", "--data", path, "--out", tmp_path / "run")
+    assert status == 2 and path.read_bytes() == before and not (tmp_path / "run").exists()
+    one_line(err, "magnitude 3.3e+38", "over the 1e+30", "rescale X")
+
+
+def test_pca_just_inside_the_bound_gives_finite_numbers(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "x.npy"
+    np.save(path, (np.sign(rng.random((150, 6)) - 0.5) * rng.random((150, 6)) * 1e30).astype(np.float32))
+    assert run(capsys, "fit", "--model", "pca", "--data", path, "--out", tmp_path / "run")[0] == 0
+    assert run(capsys, "encode", tmp_path / "run", "--data", path, "--out", tmp_path / "z.npy")[0] == 0
+    assert run(capsys, "sample", tmp_path / "run", "--sampler", "gmm", "--out", tmp_path / "s.npy")[0] == 0
+    assert np.isfinite(np.load(tmp_path / "z.npy")).all() and np.isfinite(np.load(tmp_path / "s.npy")).all()
+
+
+def test_free_bits_past_the_bound_is_refused(tmp_path, data, capsys):
+    status, err = run(capsys, "fit", "--data", data, "--out", tmp_path / "run", "--free-bits", "1e308", *TINY)
+    assert status == 2 and not (tmp_path / "run").exists()
+    one_line(err, "--free-bits must be in [0, 100]", "1e+308")
+    assert run(capsys, "fit", "--data", data, "--out", tmp_path / "run", "--free-bits", "100", *TINY)[0] == 0
+
+
+def test_a_model_whose_history_has_wrong_types_is_refused(vae_run, data, capsys):
+    config = json.loads((vae_run / "config.json").read_text())
+    config["fitted"]["history_"]["train"]["loss"] = ["x", None]
+    (vae_run / "config.json").write_text(json.dumps(config))
+    before = snapshot(vae_run)
+    status, err = run(capsys, "evaluate", vae_run, "--data", data, "--iw-samples", 2)
+    assert status == 2 and snapshot(vae_run) == before
+    one_line(err, "training history")
+
+
 # --- report on a damaged metrics.json (item 14) -------------------------------------------------
 @pytest.mark.parametrize(
     "document, words",

@@ -250,6 +250,22 @@ def test_dynamic_binarisation_without_scaling_names_the_users_parameters():
 
 
 # -- the same files through the command line ---------------------------------------------------
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_hostile_file_ends_fit_in_one_line(tmp_path, capsys, case):
+    # In-process (cheap): the CLI's message is the DataError's, the input and --out untouched.
+    from vaelab.cli import main
+
+    name, write, match = CASES[case]
+    path = tmp_path / name
+    write(path)
+    before = {p: p.read_bytes() for p in [path, *path.rglob("*")] if p.is_file()}
+    status = main(["fit", "--data", str(path), "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("vaelab fit: error: ") and re.search(match, err), err
+    assert {p: p.read_bytes() for p in before} == before and not (tmp_path / "run").exists()
+
+
 CLI_CASES = ["npz member claiming (10**12,)", "IDX.gz inflating past its header"]
 
 

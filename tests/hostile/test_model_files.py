@@ -156,6 +156,34 @@ def test_fitted_values_that_make_no_sense_are_refused(models, tmp_path, edit, ma
         load(tmp_path / "run")
 
 
+# --- degenerate kept codes, then `vaelab sample --sampler gmm` (item 14) ------------------------
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda s: s["code_sample"].zero_(), ["120 training code(s)", "one point", "sampler='prior'"]),
+        (lambda s: s["code_sample_size"].fill_(1), ["1 training code(s)", "one point", "sampler='prior'"]),
+        (lambda s: s["code_sample"].copy_(torch.arange(2000.0)[:, None].expand(2000, 2) * 1e15), None),
+    ],
+    ids=["all-zero codes", "one code", "codes on a line at 1e15"],
+)
+def test_degenerate_codes_then_gmm_sampling(models, tmp_path, capsys, edit, words):
+    from vaelab.cli import main
+
+    run, out = tmp_path / "run", tmp_path / "s.npy"
+    models["old"].save(run)
+    _rewrite_weights(run, edit)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    status = main(["sample", str(run), "-n", "5", "--sampler", "gmm", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    if words is None:  # a ridge relative to the codes' scale: a proper density, finite samples
+        assert status == 0 and np.isfinite(np.load(out)).all()
+        return
+    assert status == 2 and not out.exists()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert all(w in err for w in words), err
+
+
 # --- hostile JSON (item 13) ---------------------------------------------------------------------
 @pytest.mark.parametrize(
     "text, match",

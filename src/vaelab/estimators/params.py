@@ -230,8 +230,10 @@ FREE_BITS = Param(
     "free_bits",
     0.0,
     "float",
-    "Floor, in nats, of the batch-mean KL of each latent dimension (0: off).",
-    lambda n, v: check_real(n, v, 0.0, low_open=False, unit="nats per latent dimension"),
+    "Floor, in nats, of the batch-mean KL of each latent dimension (0: off; at most 100).",
+    # Useful floors are a few nats (the free bits of Kingma et al., 2016); 100 nats is 144 bits of
+    # every dimension, and a larger floor would overflow the float32 loss instead of being refused.
+    lambda n, v: check_real(n, v, 0.0, 100.0, low_open=False, high_open=False, unit="nats per latent dimension"),
     float,
 )
 PREPROCESSING = Param(

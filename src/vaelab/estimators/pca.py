@@ -17,6 +17,9 @@ from .conditioning import Unconditional
 from .params import PCA_PARAMS
 
 _CHUNK = 4096  # rows per pass of the exact likelihood
+# The largest |value| PCA fits: past it, float32 differences and squares of the data overflow, and
+# a model file refuses preprocessing moments over 1e30 as corrupted (estimators/modelfile.py).
+_MAX_ABS = 1e30
 
 
 class PCA(LatentEstimator):
@@ -40,6 +43,12 @@ class PCA(LatentEstimator):
         """Fit the principal subspace and noise variance of ``X`` (n, ...); returns ``self``. ``y`` is ignored."""
         X, sample_shape = check_fit_array(X)
         self._check_params()
+        largest = max(float(np.max(X)), -float(np.min(X)))
+        if largest > _MAX_ABS:
+            raise DataError(
+                f"X holds a value of magnitude {largest:.3g}, over the {_MAX_ABS:g} PCA can fit (its float32 "
+                "differences and squares overflow); rescale X, e.g. divide it by its largest value, and fit again"
+            )
         preprocessing = self._fit_preprocessing(X, seed=0)
         A = preprocessing.transform(X, np.float64 if X.dtype == np.float64 else np.float32).reshape(len(X), -1)
         limit = min(A.shape)

@@ -24,8 +24,10 @@ MIXTURE_COMPONENTS = 10
 def fit_code_mixture(codes: torch.Tensor, seed: int = 0) -> Distribution:
     """A Gaussian mixture fitted to ``codes`` ``(m, latent_dim)``; event shape ``(latent_dim,)``.
 
-    ``min(10, distinct codes)`` full-covariance components with a 1e-6 ridge (so that a code
-    sample with a degenerate direction still gives a proper density); deterministic for a seed.
+    ``min(10, distinct codes)`` full-covariance components with a ridge of 1e-6 times the largest
+    code variance, at least 1e-6 (so that a code sample with a degenerate direction still gives a
+    proper density at any scale); deterministic for a seed. Fewer than two distinct codes are
+    refused: a mixture of them would draw one point over and over.
     """
     if len(codes) == 0:
         raise ConfigError(
@@ -36,9 +38,17 @@ def fit_code_mixture(codes: torch.Tensor, seed: int = 0) -> Distribution:
         raise TrainingError(
             "the kept training codes hold NaN or infinite values: training diverged; refit with a lower lr"
         )
-    n_components = min(MIXTURE_COMPONENTS, len(np.unique(values, axis=0)))
+    distinct = len(np.unique(values, axis=0))
+    if distinct < 2:
+        raise ConfigError(
+            f"the {len(values)} training code(s) this model keeps are one point, so sampler='gmm' would draw it "
+            "over and over; use sampler='prior', or refit the model (its encoder maps every example to one code)"
+        )
+    ridge = 1e-6 * max(1.0, float(values.var(axis=0).max()))
     try:
-        mixture = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-6, random_state=seed).fit(values)
+        mixture = GaussianMixture(
+            min(MIXTURE_COMPONENTS, distinct), covariance_type="full", reg_covar=ridge, random_state=seed
+        ).fit(values)
     except ValueError as exc:
         raise TrainingError(f"cannot fit the code mixture of the training codes ({exc})") from None
     dtype, device = codes.dtype, codes.device
