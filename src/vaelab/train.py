@@ -10,20 +10,16 @@ early stopping) is written atomically, and ``resume=True`` continues from it bit
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from sklearn.utils import check_random_state
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
@@ -31,6 +27,7 @@ from tqdm.auto import tqdm
 from .checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 from .errors import ConfigError, TrainingError, TrainingInterrupted
 from .models.contract import LatentModel
+from .runtime import seeded, world
 
 
 @dataclass
@@ -72,56 +69,6 @@ def max_epochs(config: TrainConfig, n_train: int) -> int:
         return config.epochs
     steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
     return max(50, math.ceil(AUTO_STEPS / steps_per_epoch))
-
-
-def world() -> tuple[int, int]:
-    """``(rank, world_size)`` of the torch.distributed process group, ``(0, 1)`` without one."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` picks CUDA when present (this rank's GPU under torchrun), else the CPU."""
-    if device == "auto":
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        return torch.device(
-            "cuda", int(os.environ.get("LOCAL_RANK", 0)) if world()[1] > 1 else torch.cuda.current_device()
-        )
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        resolved = None
-    if resolved is None or resolved.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda[:N]'")
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("device='cuda' was asked for but no CUDA GPU is available; use device='auto' or 'cpu'")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ConfigError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    return resolved
-
-
-def seed_from(random_state) -> int:
-    """An integer seed from ``None`` (fresh entropy), an int in [0, 2**32) or a ``numpy.random.RandomState``."""
-    valid_int = (
-        isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and 0 <= random_state < 2**32
-    )
-    if not (random_state is None or valid_int or isinstance(random_state, np.random.RandomState)):
-        raise ConfigError(
-            f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, got {random_state!r}"
-        )
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-@contextlib.contextmanager
-def seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Run the block under ``torch.manual_seed(seed)``, restoring the caller's RNG state after."""
-    cuda_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
-        yield
 
 
 def _adam(module: nn.Module, lr: float) -> torch.optim.Adam:

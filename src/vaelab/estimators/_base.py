@@ -17,7 +17,7 @@ from ..data.preprocessing import Binarize, Preprocessing
 from ..data.rows import read_rows
 from ..errors import ConfigError, NotFittedError, TrainingError
 from ..models import CODE_SAMPLE_SIZE, LatentModel
-from ..train import seed_from, seeded
+from ..runtime import seed_from, seeded
 from ._sklearn import SklearnConventions, check_fit_input, check_input, in_shape_of, model_shape, output_dtype
 from .checks import check_int
 from .conditioning import Conditioning, Unconditional

@@ -18,7 +18,8 @@ from ..data._arrays import row_chunks
 from ..data.preprocessing import Preprocessing
 from ..data.rows import LabelledRows, MappedRows, StoredRows, read_per_batch
 from ..errors import ConfigError, ConvergenceWarning, DataError
-from ..train import TrainConfig, max_epochs, resolve_device, seed_from, seeded, train
+from ..runtime import resolve_device, seed_from, seeded
+from ..train import TrainConfig, max_epochs, train
 from ._base import LatentEstimator, check_fit_array
 
 # Fewer validation rows than this make the validation loss too noisy to stop on.

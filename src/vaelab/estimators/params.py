@@ -18,7 +18,8 @@ from ..data.preprocessing import BINARIZE, CHOICES
 from ..errors import ConfigError
 from ..likelihoods import LIKELIHOODS
 from ..models import ARCHITECTURES, OBJECTIVES, PRIORS
-from ..train import PRECISIONS, TrainConfig, seed_from
+from ..runtime import seed_from
+from ..train import PRECISIONS, TrainConfig
 from .checks import check_choice, check_int, check_real, check_sizes, optional
 
 

@@ -10,7 +10,7 @@ from sklearn.decomposition import PCA as _SklearnPCA
 
 from ..errors import ConfigError, DataError
 from ..models import PPCA, LatentModel
-from ..train import seed_from
+from ..runtime import seed_from
 from ._base import LatentEstimator, check_fit_array, store_params
 from .checks import check_int
 from .conditioning import Unconditional
