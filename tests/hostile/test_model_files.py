@@ -163,8 +163,10 @@ def test_fitted_values_that_make_no_sense_are_refused(models, tmp_path, edit, ma
         (lambda s: s["code_sample"].zero_(), ["120 training code(s)", "one point", "sampler='prior'"]),
         (lambda s: s["code_sample_size"].fill_(1), ["1 training code(s)", "one point", "sampler='prior'"]),
         (lambda s: s["code_sample"].copy_(torch.arange(2000.0)[:, None].expand(2000, 2) * 1e15), None),
+        (lambda s: s["code_sample_size"].fill_(-5), ["claims -5 kept training codes", "damaged"]),
+        (lambda s: s["code_sample_size"].fill_(9999), ["claims 9999 kept training codes", "damaged"]),
     ],
-    ids=["all-zero codes", "one code", "codes on a line at 1e15"],
+    ids=["all-zero codes", "one code", "codes on a line at 1e15", "negative count", "count past the buffer"],
 )
 def test_degenerate_codes_then_gmm_sampling(models, tmp_path, capsys, edit, words):
     from vaelab.cli import main

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, kl_divergence
 
+from ..errors import ModelFileError
 from ..likelihoods import Likelihood
 from .samplers import CODE_SAMPLE_SIZE, fit_code_mixture
 
@@ -125,6 +126,11 @@ class LatentModel(nn.Module, ABC):
         """
         if self._code_mixture is None:
             m = int(self.code_sample_size)
+            if not 0 <= m <= len(self.code_sample):
+                raise ModelFileError(
+                    f"this model claims {m} kept training codes, outside 0..{len(self.code_sample)}: its file is "
+                    "damaged; refit the model, or load an intact copy"
+                )
             self._code_mixture = fit_code_mixture(self.code_sample[:m])
         return self._code_mixture
 
