@@ -50,39 +50,6 @@ class ModelResult:
     feature_space: FeatureSpace | None = None  # where completeness was measured
 
 
-@dataclass(frozen=True)
-class Split:
-    """A data set's training and held-out rows, with their labels when it has them."""
-
-    X_train: np.ndarray
-    X_test: np.ndarray
-    y_train: np.ndarray | None
-    y_test: np.ndarray | None
-
-
-def held_out_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> Split:
-    """The dataset's standard split, or a seeded ``test_fraction`` hold-out when it has none.
-
-    The one place a hold-out is drawn: every command (fit, evaluate, compare, sweep, report)
-    and the labels beside the rows see the same rows.
-    """
-    if dataset.X_test is not None:
-        return Split(dataset.X_train, dataset.X_test, dataset.y_train, dataset.y_test)
-    order = np.random.default_rng(seed).permutation(len(dataset.X_train))
-    n_test = max(1, int(round(test_fraction * len(order))))
-    train, test = np.sort(order[n_test:]), np.sort(order[:n_test])
-    y = dataset.y_train
-    return Split(
-        dataset.X_train[train], dataset.X_train[test], None if y is None else y[train], None if y is None else y[test]
-    )
-
-
-def train_test_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(X_train, X_test)`` of :func:`held_out_split`."""
-    split = held_out_split(dataset, test_fraction, seed)
-    return split.X_train, split.X_test
-
-
 CALIBRATION_ROW = "real data (calibration)"
 
 

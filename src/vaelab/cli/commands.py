@@ -11,6 +11,7 @@ import numpy as np
 
 from .._jsonfile import read_json
 from ..checkpoint import CHECKPOINT_FILE
+from ..data.splits import held_out_split, held_out_status, split_record
 from ..errors import ConfigError, ModelFileError, VaelabError
 from ..estimators.bounds import check_iw_samples, check_output_bytes, check_sizes, check_training_memory
 from ..estimators.modelfile import CONFIG_FILE
@@ -149,31 +150,37 @@ def cmd_fit(args: argparse.Namespace) -> None:
     lock = run_directory(out, "run") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext(out)
     with lock:
         dataset = _load_dataset(args)
+        split = held_out_split(dataset, lazy=True)  # the test split evaluate and compare score is kept back
         params = {k: v for k, v in _with_data_defaults(params, dataset).items() if k in accepted}
         if "verbose" in accepted:
             params["verbose"] = 0 if args.quiet else 1
         estimator = cls(**params)
-        if cls.conditioning.conditional and dataset.y_train is None:
+        if cls.conditioning.conditional and split.y_train is None:
             raise ConfigError(
                 f"--model {args.model} needs class labels, and {args.data} has none: use a named data set, a CSV with "
                 "--label-column, or an .npz with a labels array"
             )
-        n_classes = len(np.unique(dataset.y_train)) if cls.conditioning.conditional else 0
+        n_classes = len(np.unique(split.y_train)) if cls.conditioning.conditional else 0
         check_training_memory(estimator, dataset.sample_shape, n_classes, "vaelab fit")
         if args.model == "pca":
-            estimator.fit(dataset.X_train)
+            estimator.fit(split.X_train)
             (out / CHECKPOINT_FILE).unlink(
                 missing_ok=True
             )  # --overwrite: a neural run's checkpoint is not this model's
         else:
             with process_group() as rank:
                 estimator.fit(
-                    dataset.X_train, dataset.y_train, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite
+                    split.X_train, split.y_train, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite
                 )
                 if rank:
                     return  # under torchrun every rank ends with the same model; rank 0 saves it
+        estimator.training_data_ = split_record(dataset.name, split)
         estimator.save(out)
-    print(f"fitted {cls.__name__} on {len(dataset.X_train)} examples of shape {dataset.sample_shape}; saved to {out}")
+    kept = "its test split" if split.rule == "standard" else f"a seeded {split.test_fraction:.0%} (seed {split.seed})"
+    print(
+        f"fitted {cls.__name__} on {len(split.X_train)} examples of shape {dataset.sample_shape}, keeping back "
+        f"{len(split.X_test)} for evaluate ({kept}); saved to {out}"
+    )
 
 
 def _load_run(path: str):
@@ -183,12 +190,9 @@ def _load_run(path: str):
 
 
 def _split(dataset, name: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """The data and labels of one split."""
-    if name == "test":
-        if dataset.X_test is None:
-            raise ConfigError(f"{dataset.name} has no test split; use --split train")
-        return dataset.X_test, dataset.y_test
-    return dataset.X_train, dataset.y_train
+    """One part of :func:`held_out_split`, with its labels: the rows `vaelab fit` trains on, or those it keeps back."""
+    split = held_out_split(dataset)
+    return (split.X_test, split.y_test) if name == "test" else (split.X_train, split.y_train)
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
@@ -280,15 +284,18 @@ def _metric_rows(metrics: dict) -> list[dict]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from ..compare import evaluate_estimator, held_out_split
+    from ..compare import evaluate_estimator
 
     check_iw_samples(args.iw_samples, "vaelab evaluate")
     out = output_file(args.json, args.overwrite, "--json") if args.json else None
     estimator = _load_run(args.run)
     split = held_out_split(_load_dataset(args))
-    X_train, X_test = split.X_train, split.X_test
-    metrics = evaluate_estimator(estimator, X_test, X_train=X_train, n_iw_samples=args.iw_samples, seed=args.seed)
-    print(f"{type(estimator).__name__} on {len(X_test)} held-out examples of {args.data} (seed {args.seed}):")
+    held_out, rows = held_out_status(estimator.training_data_, split, args.data)
+    metrics = evaluate_estimator(
+        estimator, split.X_test, X_train=split.X_train, n_iw_samples=args.iw_samples, seed=args.seed
+    )
+    metrics["held_out"] = {"value": held_out, "rows": rows}
+    print(f"{type(estimator).__name__} on {rows}; metrics with seed {args.seed}:")
     _print_table(
         _metric_rows(metrics), [("metric", "metric"), ("value", "value"), ("unit", "unit"), ("detail", "detail")]
     )
@@ -300,7 +307,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _render_report(out: Path, document: dict, models: dict, dataset) -> Path:
-    from ..compare import TABLE_COLUMNS, comparability_notes, held_out_split
+    from ..compare import TABLE_COLUMNS, comparability_notes
     from ..report import write_report
 
     split = held_out_split(dataset)
@@ -327,7 +334,6 @@ def cmd_compare(args: argparse.Namespace) -> None:
         calibration_row,
         comparability_notes,
         compare,
-        held_out_split,
         read_comparison,
         table_rows,
         write_comparison,
@@ -399,7 +405,6 @@ SWEEP_OUTPUTS = ("sweep.json", "rate_distortion.png", "models")
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    from ..compare import held_out_split
     from ..report.curves import rate_distortion
     from ..sweep import SWEEP_COLUMNS, beta_sweep, write_sweep
 
