@@ -29,16 +29,22 @@ from .metrics.completeness import COMPARISON_COMPONENTS
 # Columns of the comparison table: (key in summary_row, header).
 TABLE_COLUMNS = [
     ("model", "model"),
-    ("mse", "recon. MSE"),
+    ("mse", "recon. MSE (units^2)"),
     ("elbo", "ELBO (nats)"),
     ("log_likelihood", "log p(x) (nats)"),
     ("rate", "rate KL (nats)"),
     ("distortion", "distortion (nats)"),
-    ("path_ratio", "path ratio"),
-    ("precision", "precision"),
-    ("recall", "recall"),
+    ("path_ratio", "path ratio (x)"),
+    ("precision", "precision (0-1)"),
+    ("recall", "recall (0-1)"),
     ("fit_seconds", "fit (s)"),
 ]
+# The units of the table's columns, in words: printed under it and shown in the report.
+TABLE_UNITS = (
+    "units: nats per example, in the data's units (the preprocessing's log-Jacobian included); recon. MSE in "
+    "squared data units per value; path ratio (x): decoded path length over the distance of its ends (1 = "
+    "straight); precision and recall: fractions (0-1); fit: wall-clock seconds of the model's fit"
+)
 
 
 @dataclass
@@ -164,13 +170,18 @@ def calibration_row(results: list[ModelResult], X_train, X_test, *, k: int = 5, 
 
 def table_rows(results: list[ModelResult], calibration: dict | None = None) -> list[dict]:
     """The rows of the comparison table: one per model, then the calibration row."""
-    rows = [summary_row(r.name, r.metrics, r.fit_seconds) for r in results]
-    if calibration is not None:
-        rows.append(
-            {key: None for key, _ in TABLE_COLUMNS}
-            | {"model": CALIBRATION_ROW, "precision": calibration["precision"], "recall": calibration["recall"]}
-        )
-    return rows
+    return with_calibration([summary_row(r.name, r.metrics, r.fit_seconds) for r in results], calibration)
+
+
+def with_calibration(rows: list[dict], calibration: dict | None) -> list[dict]:
+    """``rows`` (one per model), then the calibration row when there is one (metrics.json's ``calibration``)."""
+    if calibration is None:
+        return list(rows)
+    return [
+        *rows,
+        {key: None for key, _ in TABLE_COLUMNS}
+        | {"model": CALIBRATION_ROW, "precision": calibration["precision"], "recall": calibration["recall"]},
+    ]
 
 
 def fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples: int, seed: int, feature_space=None) -> ModelResult:

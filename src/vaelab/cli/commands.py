@@ -307,7 +307,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _render_report(out: Path, document: dict, models: dict, dataset) -> Path:
-    from ..compare import TABLE_COLUMNS, comparability_notes
+    from ..compare import TABLE_COLUMNS, TABLE_UNITS, comparability_notes, with_calibration
     from ..report import write_report
 
     split = held_out_split(dataset)
@@ -318,10 +318,11 @@ def _render_report(out: Path, document: dict, models: dict, dataset) -> Path:
         X_test=split.X_test,
         y_test=split.y_test,
         sample_shape=dataset.sample_shape if dataset.is_image else None,
-        table=document["table"],
+        table=with_calibration(document["table"], document.get("calibration")),
         columns=TABLE_COLUMNS,
-        notes=comparability_notes([m["metrics"] for m in document["models"].values()]),
+        notes=[*comparability_notes([m["metrics"] for m in document["models"].values()]), TABLE_UNITS],
         random_state=document["settings"].get("random_state", 0),
+        data_description=dataset.describe(),
     )
 
 
@@ -331,6 +332,7 @@ COMPARE_OUTPUTS = ("metrics.json", "models", "report.html", "figures")
 def cmd_compare(args: argparse.Namespace) -> None:
     from ..compare import (
         TABLE_COLUMNS,
+        TABLE_UNITS,
         calibration_row,
         comparability_notes,
         compare,
@@ -358,6 +360,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     )
     calibration = calibration_row(results, X_train, X_test)
     _print_table(table_rows(results, calibration), TABLE_COLUMNS)
+    print(TABLE_UNITS)
     for note in comparability_notes([r.metrics for r in results]):
         print(f"note: {note}")
     data = {"source": args.data, **data_options(args)}

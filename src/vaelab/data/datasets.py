@@ -86,6 +86,15 @@ class Dataset:
         """Values per sample: d for tables, C * H * W for images."""
         return int(np.prod(self.sample_shape))
 
+    def describe(self) -> str:
+        """What the data are, as loaded: "8x8 grey images, uint8 values 0..16", "a table of 13 features, float32"."""
+        values = "" if self.pixel_max is None else f" values 0..{self.pixel_max:g}"
+        if not self.is_image:
+            return f"a table of {self.n_features} features, {self.X_train.dtype}{values}"
+        channels, height, width = self.sample_shape
+        colour = {1: "grey", 3: "RGB"}.get(channels, f"{channels}-channel")
+        return f"{height}x{width} {colour} images, {self.X_train.dtype}{values}"
+
     def __repr__(self) -> str:
         n_test = None if self.X_test is None else len(self.X_test)
         return (
