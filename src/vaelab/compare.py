@@ -25,6 +25,7 @@ from .estimators.persistence import load
 from .estimators.registry import COMPARED
 from .metrics import FeatureSpace, calibration, evaluate, to_data_units
 from .metrics.completeness import COMPARISON_COMPONENTS
+from .metrics.evaluate import dequantised_bits_per_dim
 
 # Columns of the comparison table: (key in summary_row, header).
 TABLE_COLUMNS = [
@@ -99,7 +100,36 @@ def evaluate_estimator(
     )
     raw = np.asarray(X_test, dtype=np.float64)
     mse = float(np.mean((estimator.reconstruct(X_test).astype(np.float64).reshape(raw.shape) - raw) ** 2))
-    return to_data_units(metrics, estimator.preprocessing_.log_abs_det_jacobian(estimator.n_features_in_), mse)
+    log_det = estimator.preprocessing_.log_abs_det_jacobian(estimator.n_features_in_)
+    metrics = to_data_units(metrics, log_det, mse)
+    levels = integer_levels(estimator, X_test)
+    if levels is not None and log_det is not None and estimator.has_likelihood:
+        u = np.random.default_rng(seed).random(raw.shape)  # uniform dequantisation noise, [0, 1) per value
+        A = torch.from_numpy(estimator.to_model_space((raw + u) * ((levels - 1) / levels)))
+        metrics["bits_per_dim_discrete"] = dequantised_bits_per_dim(
+            estimator.module_, A, log_det, levels, n_iw_samples=n_iw_samples, seed=seed
+        )
+    return metrics
+
+
+def integer_levels(estimator, X) -> int | None:
+    """How many integer values 0..M each feature of ``X`` can take (M + 1), or None for other data.
+
+    8-bit data (uint8) have 256; data scaled by an integer ``pixel_max`` M whose values are
+    integers in 0..M have M + 1 (scikit-learn's digits: 17). Binarised data have none.
+    """
+    pre = estimator.preprocessing_
+    if pre.binarize != "none":
+        return None
+    raw = np.asarray(X)
+    if pre.kind == "scale" and pre.pixel_max is not None and float(pre.pixel_max).is_integer():
+        top = int(pre.pixel_max)
+    elif raw.dtype == np.uint8:
+        top = 255
+    else:
+        return None
+    integers = raw.dtype.kind in "iu" or bool(np.all(raw == np.round(raw)))
+    return top + 1 if integers and raw.min() >= 0 and raw.max() <= top else None
 
 
 def summary_row(name: str, metrics: dict, fit_seconds: float | None = None) -> dict:
