@@ -53,6 +53,9 @@ def check_comparison(path: Path) -> dict:
             or not isinstance(entry.get("metrics"), dict)
         ):
             raise bad(f"models.{name} must hold fit_seconds (a number) and metrics (an object)")
+        stages = entry.get("stage_seconds", {})  # written since the stages were timed; the report does not read it
+        if not isinstance(stages, dict) or not all(_number(v) and v >= 0 for v in stages.values()):
+            raise bad(f"models.{name}.stage_seconds must be an object of seconds (numbers >= 0)")
     calibration = document.get("calibration")
     if calibration is not None and not (
         isinstance(calibration, dict)
