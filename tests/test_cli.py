@@ -64,6 +64,7 @@ def test_fit_encode_sample_evaluate(tmp_path, model):
     ev = vaelab("evaluate", str(run), "--data", "digits", "--iw-samples", "20", "--json", str(tmp_path / "m.json"))
     assert ev.returncode == 0, ev.stderr
     assert "360 held-out examples" in ev.stdout
+    assert ("bits_per_dim_discrete" in ev.stdout) == (model != "ae")  # digits are integers 0..16
     for metric in ("log_likelihood", "mse", "active_units", "path_length_ratio", "precision_prior"):
         assert metric in ev.stdout
     metrics = json.loads((tmp_path / "m.json").read_text())

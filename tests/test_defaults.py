@@ -26,8 +26,9 @@ def test_a_linear_gaussian_vae_with_default_training_reaches_exact_ppca():
 
 @pytest.mark.slow
 def test_the_default_digits_comparison_reads_top_to_bottom():
-    from vaelab.compare import calibration_row, compare, held_out_split
+    from vaelab.compare import calibration_row, compare
     from vaelab.data import load
+    from vaelab.data.splits import held_out_split
 
     split = held_out_split(load("digits"))
     results = compare(split.X_train, split.X_test, random_state=0, preprocessing="scale", pixel_max=16.0)

@@ -25,20 +25,28 @@ from .estimators.persistence import load
 from .estimators.registry import COMPARED
 from .metrics import FeatureSpace, calibration, evaluate, to_data_units
 from .metrics.completeness import COMPARISON_COMPONENTS
+from .metrics.evaluate import Stopwatch
+from .metrics.units import dequantised_bits_per_dim
 
 # Columns of the comparison table: (key in summary_row, header).
 TABLE_COLUMNS = [
     ("model", "model"),
-    ("mse", "recon. MSE"),
+    ("mse", "recon. MSE (units^2)"),
     ("elbo", "ELBO (nats)"),
     ("log_likelihood", "log p(x) (nats)"),
     ("rate", "rate KL (nats)"),
     ("distortion", "distortion (nats)"),
-    ("path_ratio", "path ratio"),
-    ("precision", "precision"),
-    ("recall", "recall"),
+    ("path_ratio", "path ratio (x)"),
+    ("precision", "precision (0-1)"),
+    ("recall", "recall (0-1)"),
     ("fit_seconds", "fit (s)"),
 ]
+# The units of the table's columns, in words: printed under it and shown in the report.
+TABLE_UNITS = (
+    "units: nats per example, in the data's units (the preprocessing's log-Jacobian included); recon. MSE in "
+    "squared data units per value; path ratio (x): decoded path length over the distance of its ends (1 = "
+    "straight); precision and recall: fractions (0-1); fit: wall-clock seconds of the model's fit"
+)
 
 
 @dataclass
@@ -47,40 +55,8 @@ class ModelResult:
     estimator: LatentEstimator
     fit_seconds: float
     metrics: dict
+    stage_seconds: dict[str, float]  # wall-clock seconds per stage, the fit's first
     feature_space: FeatureSpace | None = None  # where completeness was measured
-
-
-@dataclass(frozen=True)
-class Split:
-    """A data set's training and held-out rows, with their labels when it has them."""
-
-    X_train: np.ndarray
-    X_test: np.ndarray
-    y_train: np.ndarray | None
-    y_test: np.ndarray | None
-
-
-def held_out_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> Split:
-    """The dataset's standard split, or a seeded ``test_fraction`` hold-out when it has none.
-
-    The one place a hold-out is drawn: every command (fit, evaluate, compare, sweep, report)
-    and the labels beside the rows see the same rows.
-    """
-    if dataset.X_test is not None:
-        return Split(dataset.X_train, dataset.X_test, dataset.y_train, dataset.y_test)
-    order = np.random.default_rng(seed).permutation(len(dataset.X_train))
-    n_test = max(1, int(round(test_fraction * len(order))))
-    train, test = np.sort(order[n_test:]), np.sort(order[:n_test])
-    y = dataset.y_train
-    return Split(
-        dataset.X_train[train], dataset.X_train[test], None if y is None else y[train], None if y is None else y[test]
-    )
-
-
-def train_test_split(dataset, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(X_train, X_test)`` of :func:`held_out_split`."""
-    split = held_out_split(dataset, test_fraction, seed)
-    return split.X_train, split.X_test
 
 
 CALIBRATION_ROW = "real data (calibration)"
@@ -106,16 +82,24 @@ def comparability_notes(metrics_per_model) -> list[str]:
 
 
 def evaluate_estimator(
-    estimator, X_test, *, X_train=None, n_iw_samples: int = 1000, seed: int = 0, feature_space=None
+    estimator, X_test, *, X_train=None, n_iw_samples: int = 1000, seed: int = 0, feature_space=None, clock=None
 ) -> dict:
-    """:func:`vaelab.metrics.evaluate` of a fitted estimator on raw data (its model space is used)."""
+    """:func:`vaelab.metrics.evaluate` of a fitted estimator on raw data (its model space is used).
+
+    In the data's units (:func:`vaelab.metrics.to_data_units`), with ``bits_per_dim_discrete`` for
+    integer data. ``clock`` (a :class:`~vaelab.metrics.evaluate.Stopwatch`) gets a lap per stage:
+    ``model_space`` (preprocessing the rows), evaluate's, ``mse_in_data_units`` and
+    ``bits_per_dim_discrete``.
+    """
     if estimator.conditioning.conditional:
         raise ConfigError(
             "the comparison metrics are for unconditional models; measure a ConditionalVAE with "
             "score_samples(X, y) (log p(x|y), nats) and sample(n, y=...)"
         )
+    clock = clock or Stopwatch()
     A_test = torch.from_numpy(estimator.to_model_space(X_test))
     A_train = None if X_train is None else torch.from_numpy(estimator.to_model_space(X_train))
+    clock.lap("model_space")
     metrics = evaluate(
         estimator.module_.cpu(),
         A_test,
@@ -123,10 +107,42 @@ def evaluate_estimator(
         n_iw_samples=n_iw_samples,
         seed=seed,
         feature_space=feature_space,
+        clock=clock,
     )
     raw = np.asarray(X_test, dtype=np.float64)
     mse = float(np.mean((estimator.reconstruct(X_test).astype(np.float64).reshape(raw.shape) - raw) ** 2))
-    return to_data_units(metrics, estimator.preprocessing_.log_abs_det_jacobian(estimator.n_features_in_), mse)
+    log_det = estimator.preprocessing_.log_abs_det_jacobian(estimator.n_features_in_)
+    metrics = to_data_units(metrics, log_det, mse)
+    clock.lap("mse_in_data_units")
+    levels = integer_levels(estimator, X_test)
+    if levels is not None and log_det is not None and estimator.has_likelihood:
+        u = np.random.default_rng(seed).random(raw.shape)  # uniform dequantisation noise, [0, 1) per value
+        A = torch.from_numpy(estimator.to_model_space((raw + u) * ((levels - 1) / levels)))
+        metrics["bits_per_dim_discrete"] = dequantised_bits_per_dim(
+            estimator.module_, A, log_det, levels, n_iw_samples=n_iw_samples, seed=seed
+        )
+        clock.lap("bits_per_dim_discrete")
+    return metrics
+
+
+def integer_levels(estimator, X) -> int | None:
+    """How many integer values 0..M each feature of ``X`` can take (M + 1), or None for other data.
+
+    8-bit data (uint8) have 256; data scaled by an integer ``pixel_max`` M whose values are
+    integers in 0..M have M + 1 (scikit-learn's digits: 17). Binarised data have none.
+    """
+    pre = estimator.preprocessing_
+    if pre.binarize != "none":
+        return None
+    raw = np.asarray(X)
+    if pre.kind == "scale" and pre.pixel_max is not None and float(pre.pixel_max).is_integer():
+        top = int(pre.pixel_max)
+    elif raw.dtype == np.uint8:
+        top = 255
+    else:
+        return None
+    integers = raw.dtype.kind in "iu" or bool(np.all(raw == np.round(raw)))
+    return top + 1 if integers and raw.min() >= 0 and raw.max() <= top else None
 
 
 def summary_row(name: str, metrics: dict, fit_seconds: float | None = None) -> dict:
@@ -183,6 +199,7 @@ def calibration_row(results: list[ModelResult], X_train, X_test, *, k: int = 5, 
     first = results[0]
     if len(X_test) <= k or len(X_train) <= k:
         return None
+    start = time.perf_counter()
     if first.feature_space is None:
         raise ConfigError(
             f"the calibration row is measured in the feature space of the models' completeness, and "
@@ -192,32 +209,49 @@ def calibration_row(results: list[ModelResult], X_train, X_test, *, k: int = 5, 
     reference = torch.from_numpy(first.estimator.to_model_space(np.asarray(X_train)[rows]))
     real = torch.from_numpy(first.estimator.to_model_space(X_test))
     result = calibration(reference, real, first.feature_space, k).to_dict()
-    return {"model": CALIBRATION_ROW, "k": k, "n_reference": len(rows), **result}
+    seconds = time.perf_counter() - start
+    return {"model": CALIBRATION_ROW, "k": k, "n_reference": len(rows), **result, "seconds": seconds}
 
 
 def table_rows(results: list[ModelResult], calibration: dict | None = None) -> list[dict]:
     """The rows of the comparison table: one per model, then the calibration row."""
-    rows = [summary_row(r.name, r.metrics, r.fit_seconds) for r in results]
-    if calibration is not None:
-        rows.append(
-            {key: None for key, _ in TABLE_COLUMNS}
-            | {"model": CALIBRATION_ROW, "precision": calibration["precision"], "recall": calibration["recall"]}
-        )
-    return rows
+    return with_calibration([summary_row(r.name, r.metrics, r.fit_seconds) for r in results], calibration)
+
+
+def with_calibration(rows: list[dict], calibration: dict | None) -> list[dict]:
+    """``rows`` (one per model), then the calibration row when there is one (metrics.json's ``calibration``)."""
+    if calibration is None:
+        return list(rows)
+    return [
+        *rows,
+        {key: None for key, _ in TABLE_COLUMNS}
+        | {"model": CALIBRATION_ROW, "precision": calibration["precision"], "recall": calibration["recall"]},
+    ]
 
 
 def fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples: int, seed: int, feature_space=None) -> ModelResult:
-    """Fit ``estimator`` (timed) and evaluate it; the completeness feature space is fitted if not given."""
-    start = time.perf_counter()
+    """Fit ``estimator`` and evaluate it; the completeness feature space is fitted if not given.
+
+    ``fit_seconds`` is the wall-clock time of ``estimator.fit`` alone; ``stage_seconds`` times it
+    and every later stage, ``feature_space`` included where it was fitted here.
+    """
+    clock = Stopwatch()
     estimator.fit(X_train)
-    fit_seconds = time.perf_counter() - start
+    clock.lap("fit")
     if feature_space is None:
         A_train = torch.from_numpy(estimator.to_model_space(X_train))
         feature_space = FeatureSpace.fit(A_train, min(COMPARISON_COMPONENTS, *A_train.shape))
+        clock.lap("feature_space")
     metrics = evaluate_estimator(
-        estimator, X_test, X_train=X_train, n_iw_samples=n_iw_samples, seed=seed, feature_space=feature_space
+        estimator,
+        X_test,
+        X_train=X_train,
+        n_iw_samples=n_iw_samples,
+        seed=seed,
+        feature_space=feature_space,
+        clock=clock,
     )
-    return ModelResult(name, estimator, fit_seconds, metrics, feature_space)
+    return ModelResult(name, estimator, clock.seconds["fit"], metrics, clock.seconds, feature_space)
 
 
 METRICS_FILE = "metrics.json"
@@ -246,15 +280,25 @@ def write_comparison(
             ),
             "rate": "nats per example (a KL between codes: the same in any data units)",
             "mse": "squared data units per feature",
-            "fit_seconds": "seconds",
+            "fit_seconds": "wall-clock seconds of the model's fit call",
+            "stage_seconds": (
+                "wall-clock seconds of each stage, per model: fit, then each metric (log_likelihood: for a VAE "
+                "its importance-sampling pass also gives the ELBO, rate and distortion); calibration.seconds "
+                "for the calibration row"
+            ),
         },
         "calibration": calibration,
         "table": [summary_row(r.name, r.metrics, r.fit_seconds) for r in results],
-        "models": {r.name: {"fit_seconds": r.fit_seconds, "metrics": r.metrics} for r in results},
+        "models": {r.name: _model_entry(r) for r in results},
     }
     path = out_dir / METRICS_FILE
     path.write_text(json.dumps(document, indent=2, allow_nan=False))
     return path
+
+
+def _model_entry(result: ModelResult) -> dict:
+    """A model's part of metrics.json: its fit time, every stage's time (the fit's first), and its metrics."""
+    return {"fit_seconds": result.fit_seconds, "stage_seconds": result.stage_seconds, "metrics": result.metrics}
 
 
 def read_comparison(out_dir) -> tuple[dict, dict]:

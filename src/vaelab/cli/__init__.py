@@ -16,7 +16,7 @@ from .. import explore
 from .._version import __version__
 from ..allocator import retain_freed_memory
 from ..estimators.registry import MODELS
-from . import commands
+from . import commands, comparing
 from ._signals import run_command
 from .flags import (
     Parser,
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_flags(evaluate)
 
     comp = command(
-        "compare", commands.cmd_compare, "fit PCA, an autoencoder and a VAE and compare them on held-out data"
+        "compare", comparing.cmd_compare, "fit PCA, an autoencoder and a VAE and compare them on held-out data"
     )
     add_data_flags(comp)
     comp.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_estimator_flags(comp)
 
     sweep = command(
-        "sweep", commands.cmd_sweep, "fit one VAE per KL weight beta and tabulate rate, distortion and the rest"
+        "sweep", comparing.cmd_sweep, "fit one VAE per KL weight beta and tabulate rate, distortion and the rest"
     )
     sweep.add_argument(
         "--beta",
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_estimator_flags(sweep, exclude=frozenset({"beta"}))
 
     report = command(
-        "report", commands.cmd_report, "redraw report.html of a `vaelab compare` directory, without refitting"
+        "report", comparing.cmd_report, "redraw report.html of a `vaelab compare` directory, without refitting"
     )
     report.add_argument("run", help="directory written by `vaelab compare --out`")
 

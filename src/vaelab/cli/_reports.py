@@ -53,6 +53,15 @@ def check_comparison(path: Path) -> dict:
             or not isinstance(entry.get("metrics"), dict)
         ):
             raise bad(f"models.{name} must hold fit_seconds (a number) and metrics (an object)")
+        stages = entry.get("stage_seconds", {})  # written since the stages were timed; the report does not read it
+        if not isinstance(stages, dict) or not all(_number(v) and v >= 0 for v in stages.values()):
+            raise bad(f"models.{name}.stage_seconds must be an object of seconds (numbers >= 0)")
+    calibration = document.get("calibration")
+    if calibration is not None and not (
+        isinstance(calibration, dict)
+        and all(_number(calibration.get(k)) and 0 <= calibration[k] <= 1 for k in ("precision", "recall"))
+    ):
+        raise bad("calibration must be null or an object with precision and recall (numbers in [0, 1])")
     for i, row in enumerate(document["table"]):
         if not isinstance(row, dict) or not all(
             isinstance(k, str) and (v is None or isinstance(v, str) or _number(v)) for k, v in row.items()

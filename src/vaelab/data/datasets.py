@@ -9,10 +9,8 @@ float32 copy would exceed ``IN_MEMORY_LIMIT`` is decoded on demand (an `ImageFol
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import stat
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +20,12 @@ from ..errors import ConfigError, DataError
 from ._arrays import (
     IN_MEMORY_LIMIT,
     as_samples,
-    check_claimed_bytes,
     check_finite,
     check_labels,
     check_numeric,
-    describe_bytes,
     image_pixel_max,
 )
+from .arrayfiles import read_npy, read_npz
 from .builtin import load_digits, load_fashion_mnist
 from .idx import read_idx
 from .images import ImageFolder, open_image_folder
@@ -36,7 +33,6 @@ from .tables import DELIMITERS, read_table
 
 DATASET_NAMES = ("digits", "fashion-mnist")
 FILE_TYPES = (".npy", ".npz", ".csv", ".tsv", "IDX (*-ubyte, *-ubyte.gz)", "a folder of PNG/JPEG images")
-_LABEL_KEYS = ("y", "labels")
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == has no single truth value
@@ -86,6 +82,15 @@ class Dataset:
         """Values per sample: d for tables, C * H * W for images."""
         return int(np.prod(self.sample_shape))
 
+    def describe(self) -> str:
+        """What the data are, as loaded: "8x8 grey images, uint8 values 0..16", "a table of 13 features, float32"."""
+        values = "" if self.pixel_max is None else f" values 0..{self.pixel_max:g}"
+        if not self.is_image:
+            return f"a table of {self.n_features} features, {self.X_train.dtype}{values}"
+        channels, height, width = self.sample_shape
+        colour = {1: "grey", 3: "RGB"}.get(channels, f"{channels}-channel")
+        return f"{height}x{width} {colour} images, {self.X_train.dtype}{values}"
+
     def __repr__(self) -> str:
         n_test = None if self.X_test is None else len(self.X_test)
         return (
@@ -128,108 +133,6 @@ def _check_options(kind: str, where: str, **given) -> None:
                 f"{where}: option {option}={value!r} does not apply to this source "
                 f"({kind}; its options: {usable}); leave it out"
             )
-
-
-def _read_npy(path: Path, where: str) -> np.ndarray:
-    """Memory-map a .npy file read-only, checking its header and size first."""
-    try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = {
-                (1, 0): np.lib.format.read_array_header_1_0,
-                (2, 0): np.lib.format.read_array_header_2_0,
-            }.get(version)
-            if read_header is not None:
-                shape, _, dtype = read_header(f)
-                check_numeric(np.empty(0, dtype=dtype), where)
-                expected = f.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-                size = path.stat().st_size
-                if size < expected:
-                    raise DataError(
-                        f"{where}: .npy file is truncated: header says shape {shape} of {dtype} "
-                        f"({expected} bytes in all) but the file has {size} bytes; save it again"
-                    )
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, EOFError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{where}: not a valid .npy file ({exc}); save it with numpy.save") from exc
-
-
-def _check_npz_members(path: Path, where: str) -> None:
-    """Check every member's .npy header against its stored size and the memory budget.
-
-    ``np.load`` allocates what a member's header claims before reading it, so a tiny archive can
-    claim terabytes; each claim is checked here first, from the headers alone.
-    """
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            name = info.filename
-            if not name.endswith(".npy"):
-                raise DataError(
-                    f"{where}: member {name!r} is not a .npy array (numpy.savez writes only .npy "
-                    "members); rebuild the archive with numpy.savez, or save the data as .npy"
-                )
-            with archive.open(info) as f:
-                try:
-                    version = np.lib.format.read_magic(f)
-                    read_header = {
-                        (1, 0): np.lib.format.read_array_header_1_0,
-                        (2, 0): np.lib.format.read_array_header_2_0,
-                    }.get(version)
-                    if read_header is None:
-                        raise ValueError(f"unsupported .npy format version {version}")
-                    shape, _, dtype = read_header(f)
-                except (ValueError, EOFError) as exc:
-                    raise DataError(
-                        f"{where}: member {name!r} is not a valid .npy array ({exc}); save it with numpy.savez"
-                    ) from exc
-                n_head = f.tell()
-            if dtype.hasobject:
-                continue  # refused by allow_pickle=False when read, before any allocation
-            claimed = math.prod(shape) * dtype.itemsize  # Python ints: a hostile shape cannot wrap
-            if claimed != info.file_size - n_head:
-                raise DataError(
-                    f"{where}: member {name!r} claims shape {shape} of {dtype} "
-                    f"({describe_bytes(claimed)}) but holds {describe_bytes(max(0, info.file_size - n_head))} "
-                    "of data; the archive is corrupted: save it again with numpy.savez"
-                )
-            check_claimed_bytes(
-                claimed,
-                where,
-                f"member {name!r} of shape {shape}",
-                "save that array as .npy, which vaelab memory-maps instead of reading",
-            )
-
-
-def _read_npz(path: Path, key: str | None, label_key: str | None, where: str):
-    """Read the data array (and labels, when present) from a .npz archive."""
-    try:
-        _check_npz_members(path, where)
-        with np.load(path, allow_pickle=False) as npz:
-            keys = list(npz.files)
-            if label_key is None:
-                label_key = next((k for k in _LABEL_KEYS if k in keys), None)
-            elif label_key not in keys:
-                raise ConfigError(f"{where}: no array named {label_key!r} for the labels; it holds {keys}")
-            if key is None:
-                data_keys = [k for k in keys if k != label_key]
-                if len(data_keys) != 1:
-                    what = "no data array" if not data_keys else f"arrays {', '.join(data_keys)}"
-                    raise DataError(
-                        f"{where}: holds {what}; pass key=NAME (--key NAME) to pick the data "
-                        f"(keys: {', '.join(keys) or 'none'})"
-                    )
-                key = data_keys[0]
-            elif key not in keys:
-                raise ConfigError(f"{where}: no array named {key!r}; it holds {', '.join(keys)}")
-            X = npz[key]
-            y = npz[label_key] if label_key is not None else None
-    except (ValueError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        if isinstance(exc, (DataError, ConfigError)):
-            raise
-        raise DataError(f"{where}: not a valid .npz file ({exc}); save it with numpy.savez") from exc
-    return X, y
 
 
 def _finish(name: str, X: np.ndarray, y: np.ndarray | None, where: str, pixel_max=None, feature_names=None) -> Dataset:
@@ -375,9 +278,9 @@ def load(
 
 def _load_file(path, kind, where, key, label_column, header, image_size, delimiter) -> Dataset:
     if kind == "npy":
-        return _finish(where, _read_npy(path, where), None, where)
+        return _finish(where, read_npy(path, where), None, where)
     if kind == "npz":
-        X, y = _read_npz(path, key, None if label_column is None else str(label_column), where)
+        X, y = read_npz(path, key, None if label_column is None else str(label_column), where)
         return _finish(where, X, y, where)
     if kind in ("csv", "tsv"):
         table = read_table(

@@ -59,6 +59,8 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
     module_: LatentModel
     preprocessing_: Preprocessing
     sample_shape_: tuple[int, ...]  # as given to fit: (n_features,) for tables, (H, W) or (C, H, W) for images
+    # The held-out split `vaelab fit` kept back (vaelab.data.splits.split_record); None from fit(X) alone.
+    training_data_: dict | None
 
     # --- parameters -------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -89,6 +91,7 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
         self.preprocessing_ = preprocessing
         self.sample_shape_ = tuple(sample_shape)
         self.n_features_in_ = math.prod(self.sample_shape_)
+        self.training_data_ = None  # a new fit forgets the split an earlier one recorded
 
     def _get_fitted_state(self) -> tuple[dict, dict[str, torch.Tensor]]:
         """The persistence hook: JSON-safe fitted attributes, and the module's tensors (on the CPU)."""
@@ -100,6 +103,8 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
             "seed_": self.seed_,
             **self.conditioning_.state(),
         }
+        if self.training_data_ is not None:
+            fitted["training_data_"] = self.training_data_
         weights = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
         return fitted, weights
 
@@ -126,6 +131,7 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
         self._set_fitted(module, preprocessing, sample_shape, conditioning, fitted.get("seed_", 0))
         if fitted.get("history_") is not None:
             self.history_ = fitted["history_"]
+        self.training_data_ = fitted.get("training_data_")
 
     @property
     def device_(self) -> torch.device:

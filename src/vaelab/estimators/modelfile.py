@@ -24,6 +24,7 @@ from .._jsonfile import check_history, read_json
 from .._version import __version__
 from .._writes import clean_stale, replace_dir, staging_dir, write_atomic
 from ..checkpoint import check_tensor
+from ..data.splits import RECORD_FIELDS, RULES
 from ..errors import ConfigError, ModelFileError
 from .bounds import check_sizes
 
@@ -146,10 +147,10 @@ def read_config(path: Path) -> dict:
         raise ModelFileError(str(exc)) from None
     fitted = config["fitted"]
     required = {"sample_shape_", "preprocessing_", "history_", "seed_"}
-    if not required <= set(fitted) <= required | {"classes_"}:
+    if not required <= set(fitted) <= required | {"classes_", "training_data_"}:
         raise ModelFileError(
             f"{config_path}: field 'fitted' must hold sample_shape_, preprocessing_, history_, seed_ and, for a "
-            f"conditional model, classes_; got {sorted(fitted)}"
+            f"conditional model, classes_ (and, from `vaelab fit`, training_data_); got {sorted(fitted)}"
         )
     seed = fitted["seed_"]
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
@@ -175,7 +176,31 @@ def read_config(path: Path) -> dict:
         )
     check_history(fitted["history_"], f"{config_path}: fitted.history_")
     _check_preprocessing(fitted["preprocessing_"], config_path)
+    _check_training_data(fitted.get("training_data_"), config_path)
     return config
+
+
+def _check_training_data(record, config_path: Path) -> None:
+    """Refuse a held-out record (:func:`vaelab.data.splits.split_record`) with missing or mistyped fields."""
+    if record is None:
+        return
+    counts = ("n_rows", "n_train", "n_test")
+    ok = (
+        isinstance(record, dict)
+        and set(record) == set(RECORD_FIELDS)
+        and isinstance(record["source"], str)
+        and record["rule"] in RULES
+        and all(isinstance(record[k], int) and not isinstance(record[k], bool) and record[k] >= 0 for k in counts)
+        and isinstance(record["test_sha256"], str)
+        and len(record["test_sha256"]) == 64
+        and (record["seed"] is None or (isinstance(record["seed"], int) and not isinstance(record["seed"], bool)))
+        and (record["test_fraction"] is None or isinstance(record["test_fraction"], (int, float)))
+    )
+    if not ok:
+        raise ModelFileError(
+            f"{config_path}: fitted.training_data_ must be an object with {', '.join(RECORD_FIELDS)} "
+            f"(the held-out split `vaelab fit` kept back); the model file is corrupted, refit it"
+        )
 
 
 def _check_preprocessing(pre, config_path: Path) -> None:

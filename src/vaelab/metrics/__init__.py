@@ -19,7 +19,7 @@ from .completeness import (
     sample_codes,
 )
 from .continuity import decoder_lipschitz, path_length_ratio, summarize
-from .evaluate import evaluate, to_data_units
+from .evaluate import evaluate
 from .likelihood import (
     ElboTerms,
     ImportanceSampledLogLikelihood,
@@ -30,6 +30,7 @@ from .likelihood import (
     iw_log_likelihood,
     posterior_mean_variance,
 )
+from .units import to_data_units
 
 __all__ = [
     "Completeness",

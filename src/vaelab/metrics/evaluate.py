@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -28,54 +29,36 @@ _PATH_STEPS = 64  # segments of each latent line in the path length ratio
 _NO_DENSITY = "a deterministic autoencoder defines no density p(x) and no posterior q(z|x)"
 
 
-def _stat(values: torch.Tensor, unit: str, **extra) -> dict:
+class Stopwatch:
+    """Wall-clock seconds per stage: ``lap(name)`` books the time since the previous lap (or the start)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+
+def stat(values: torch.Tensor, unit: str, **extra) -> dict:
     """Mean over examples with its standard error across examples (sampling of the test set)."""
     values = values.double()
     sem = values.std() / math.sqrt(len(values)) if len(values) > 1 else torch.tensor(math.nan)
     return {"value": float(values.mean()), "sem": float(sem), "unit": unit, **extra}
 
 
-def to_data_units(report: dict, log_det_jacobian: float | None, mse: float | None = None) -> dict:
-    """:func:`evaluate`'s ``report`` with its densities moved from model space to the data's units.
-
-    ``log p_data(x) = log p_model(t(x)) + log|det dt/dx|`` for the preprocessing ``t``: the
-    log-likelihood and the ELBO gain ``log_det_jacobian`` (nats per example), the distortion
-    loses it, the rate (a KL between codes) is unchanged. ``None`` (binarised data, a discrete
-    map) leaves the numbers as probabilities of the binarised values. ``mse``: the reconstruction
-    error in the data's squared units, replacing the model-space one.
-    """
-    report = {**report, "units": {"space": "data", "log_det_jacobian_nats": log_det_jacobian}}
-    shift = 0.0 if log_det_jacobian is None else log_det_jacobian
-    for key, sign in (("log_likelihood", 1), ("elbo", 1), ("reconstruction", -1)):
-        entry = dict(report[key])
-        if entry.get("value") is not None:
-            entry["value"] += sign * shift
-            entry["unit"] = "nats per example, in the data's units" + (
-                "" if log_det_jacobian is None else " (the preprocessing's log-Jacobian included)"
-            )
-        report[key] = entry
-    if report["log_likelihood"].get("value") is not None:
-        n_dims = report["n_features"]
-        report["bits_per_dim"] = {
-            **report["bits_per_dim"],
-            "value": float(bits_per_dim(report["log_likelihood"]["value"], n_dims)),
-            "unit": "bits/dim of the data's density (continuous: not the 8-bit discrete convention)",
-        }
-    if mse is not None:
-        report["mse"] = {**report["mse"], "value": mse, "unit": "squared data units per feature", "sem": None}
-    return report
-
-
 def _missing(unit: str, reason: str) -> dict:
     return {"value": None, "unit": unit, "reason": reason}
 
 
-def _json_safe(obj):
+def json_safe(obj):
     """Python scalars only; NaN and infinities become None (strict JSON has neither)."""
     if isinstance(obj, dict):
-        return {str(key): _json_safe(value) for key, value in obj.items()}
+        return {str(key): json_safe(value) for key, value in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(value) for value in obj]
+        return [json_safe(value) for value in obj]
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
@@ -87,6 +70,20 @@ def _json_safe(obj):
 
 
 @torch.no_grad()
+def log_likelihood_values(
+    model: LatentModel, x: torch.Tensor, n_iw_samples: int, seed: int
+) -> tuple[torch.Tensor, str]:
+    """log p(x) ``(n,)`` in nats (exact where the model has a closed form), and how it was computed."""
+    exact = _exact_log_likelihood(model, x)
+    if exact is not None:
+        return exact, "exact"
+    if not isinstance(model, ProbabilisticModel):
+        raise TypeError(_NO_DENSITY)
+    iw = iw_estimate(model, x, check_int("n_iw_samples", n_iw_samples, 1), seed=check_seed(seed))
+    return iw.log_likelihood, f"importance-sampled (K={n_iw_samples}): its bits/dim is an upper bound in expectation"
+
+
+@torch.no_grad()
 def _exact_log_likelihood(model: LatentModel, x: torch.Tensor) -> torch.Tensor | None:
     """Exact log p(x) ``(n,)`` in nats, 4096 rows at a time; None for a model without a closed form."""
     if not isinstance(model, ProbabilisticModel) or model.exact_log_likelihood(x[:1]) is None:
@@ -95,6 +92,7 @@ def _exact_log_likelihood(model: LatentModel, x: torch.Tensor) -> torch.Tensor |
     return torch.cat([p for p in parts if p is not None])
 
 
+@torch.no_grad()
 def evaluate(
     model: LatentModel,
     x_test,
@@ -110,6 +108,7 @@ def evaluate(
     eps: float = 1e-2,
     batch_size: int = 64,
     chunk_size: int | None = None,
+    clock: Stopwatch | None = None,
 ) -> dict:
     """Every vaelab metric of ``model`` on ``x_test``, with units: a JSON-serialisable dict.
 
@@ -139,6 +138,10 @@ def evaluate(
         :func:`~vaelab.metrics.continuity.decoder_lipschitz` (max over directions).
     batch_size, chunk_size : int
         Examples and posterior samples per pass of the sampling metrics (memory only).
+    clock : Stopwatch, optional
+        Gets one lap per stage, in wall-clock seconds (kept out of the dict, which the seed fixes):
+        ``log_likelihood`` (for a VAE its importance-sampling pass also gives the ELBO, rate and
+        distortion), ``reconstruction``, ``elbo``, ``active_units``, ``continuity``, ``completeness``.
 
     Returns
     -------
@@ -152,6 +155,7 @@ def evaluate(
     """
     seed = check_seed(seed)
     n_iw_samples = check_int("n_iw_samples", n_iw_samples, 1)
+    lap = clock.lap if clock is not None else (lambda stage: None)
     x = as_data(model, x_test, "x_test", min_rows=2)
     x_fit = None if x_train is None else as_data(model, x_train, "x_train", min_rows=2)
     seeds = dict(zip(_SEED_NAMES, np.random.SeedSequence(seed).generate_state(len(_SEED_NAMES)).tolist(), strict=True))
@@ -164,11 +168,11 @@ def evaluate(
     # -- likelihoods: exact (PPCA), importance-sampled (VAE) or none (autoencoder)
     if exact is not None:
         ll = exact
-        log_likelihood = _stat(ll, "nats", estimator="exact")
+        log_likelihood = stat(ll, "nats", estimator="exact")
     elif probabilistic:
         iw = iw_estimate(model, x, n_iw_samples, seed=seeds["iw"], batch_size=batch_size, chunk_size=chunk_size)
         ll = iw.log_likelihood
-        log_likelihood = _stat(
+        log_likelihood = stat(
             ll,
             "nats",
             estimator=f"importance-sampled (K={n_iw_samples})",
@@ -182,6 +186,7 @@ def evaluate(
     else:
         ll = None
         log_likelihood = {**_missing("nats", _NO_DENSITY), "estimator": None}
+    lap("log_likelihood")
 
     # deterministic reconstruction through the code: decoder mean and -log p(x | embed(x)), (n, d) and (n,)
     decoded_parts, nll_parts = [], []
@@ -190,34 +195,34 @@ def evaluate(
         decoded_parts.append(px.mean)
         nll_parts.append(-px.log_prob(x[i : i + 4096]))
     decoded, reconstruction_at_code = torch.cat(decoded_parts), torch.cat(nll_parts)
+    lap("reconstruction")
     if exact is not None:  # the exact posterior: closed-form terms, and ELBO = log p(x)
         terms = elbo(model, x, 1, seed=seeds["elbo"], batch_size=batch_size, chunk_size=chunk_size)
-        elbo_entry = _stat(
+        elbo_entry = stat(
             terms.elbo, "nats", estimator="exact (closed form; equals log p(x), the posterior being exact)"
         )
-        reconstruction = _stat(terms.reconstruction, "nats", definition="E_q[-log p(x|z)] (distortion), closed form")
-        kl = _stat(terms.kl, "nats", definition="KL(q(z|x) || p(z)) (rate), closed form")
+        reconstruction = stat(terms.reconstruction, "nats", definition="E_q[-log p(x|z)] (distortion), closed form")
+        kl = stat(terms.kl, "nats", definition="KL(q(z|x) || p(z)) (rate), closed form")
     elif probabilistic:
-        elbo_entry = _stat(
+        elbo_entry = stat(
             iw.elbo,
             "nats",
             estimator=f"Monte Carlo over the K={n_iw_samples} draws of log p(x): (1/K) sum_k log w_k",
             monte_carlo_standard_error=float(iw.elbo_standard_error.double().pow(2).sum().sqrt() / n),
         )
-        reconstruction = _stat(-(iw.elbo + iw.kl), "nats", definition="E_q[-log p(x|z)] (distortion) = -ELBO - rate")
-        kl = _stat(
-            iw.kl, "nats", definition="KL(q(z|x) || p(z)) (rate); closed form where one exists, else Monte Carlo"
-        )
+        reconstruction = stat(-(iw.elbo + iw.kl), "nats", definition="E_q[-log p(x|z)] (distortion) = -ELBO - rate")
+        kl = stat(iw.kl, "nats", definition="KL(q(z|x) || p(z)) (rate); closed form where one exists, else Monte Carlo")
     else:
         elbo_entry = _missing("nats", _NO_DENSITY)
-        reconstruction = _stat(reconstruction_at_code, "nats", definition="-log p(x|z) at the code z = embed(x)")
+        reconstruction = stat(reconstruction_at_code, "nats", definition="-log p(x|z) at the code z = embed(x)")
         kl = _missing("nats", _NO_DENSITY)
+    lap("elbo")
 
     if ll is None:
         bpd = _missing("bits/dim", _NO_DENSITY)
     else:
         bpd = {"value": float(bits_per_dim(ll.double().mean(), d)), "unit": "bits/dim", "from": "log_likelihood"}
-    mse = _stat((decoded - x).pow(2).mean(1), "squared data units per feature", definition="decode(embed(x)).mean vs x")
+    mse = stat((decoded - x).pow(2).mean(1), "squared data units per feature", definition="decode(embed(x)).mean vs x")
 
     variances = posterior_mean_variance(model, x)
     active = {
@@ -227,6 +232,7 @@ def evaluate(
         "unit": "dimensions",
         "variance_of_posterior_mean": variances.tolist(),
     }
+    lap("active_units")
 
     # -- continuity
     order = np.random.default_rng(seeds["pairs"]).permutation(n)
@@ -261,6 +267,7 @@ def evaluate(
             "around_samples": around_samples,
         },
     }
+    lap("continuity")
 
     # -- completeness
     if feature_space is None and x_fit is not None:
@@ -288,6 +295,7 @@ def evaluate(
             else:
                 result = prior_sample_quality(model, x, feature_space, n, seeds[name], name, x_train=x_fit, k=k)
                 completeness[name] = result.to_dict()
+    lap("completeness")
 
     # -- caveats
     if likelihood_name == "bernoulli":
@@ -310,7 +318,7 @@ def evaluate(
             "values (per latent unit) are not comparable with a VAE's; the path length ratio is scale-free"
         )
 
-    return _json_safe(
+    return json_safe(
         {
             "model": type(model).__name__,
             "likelihood": likelihood_name,

@@ -7,6 +7,7 @@ import textwrap
 import numpy as np
 
 from ..errors import DataError
+from ..models.priors import MixturePrior, VampPrior
 
 FIGURE_WIDTH = 8.0  # inches; every figure has this width, its height follows its content
 _TITLE_CHARS = 90  # characters per title line that fit FIGURE_WIDTH at the default font size
@@ -24,6 +25,20 @@ def latent_dim(model) -> int:
     if module is None:
         raise DataError(f"{type(model).__name__} is not fitted; fit it before drawing its figures")
     return int(module.latent_dim)
+
+
+STANDARD_NORMAL = "N(0, I)"
+
+
+def prior_name(model) -> str:
+    """The prior p(z) that ``model.sample`` draws codes from, in words: "N(0, I)" or the learned one it has."""
+    latent_dim(model)  # fitted, with a module
+    prior = model.module_.prior_module
+    if isinstance(prior, VampPrior):
+        return f"a VampPrior ({len(prior.pseudo_inputs)} learned pseudo-inputs)"
+    if isinstance(prior, MixturePrior):
+        return f"a learned mixture of {len(prior.logits)} Gaussians"
+    return STANDARD_NORMAL
 
 
 def as_rows(A, name: str = "X") -> np.ndarray:

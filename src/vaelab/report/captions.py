@@ -6,20 +6,23 @@ Keys are model kinds: ``"pca"``, ``"autoencoder"``, ``"vae"``, and ``"other"`` f
 
 from __future__ import annotations
 
+from ._common import STANDARD_NORMAL
+
 INTRO = (
     "Three ways to compress the same data into a low-dimensional code: probabilistic PCA (linear, "
     "exact likelihood), an autoencoder (non-linear, no likelihood of its own) and a variational "
     "autoencoder (non-linear, trained on a lower bound of the likelihood). Two properties separate a "
     "generative latent space from a compressed one. Continuity: nearby codes decode to similar data, "
     "so straight lines between codes decode to smooth interpolations. Completeness: codes drawn from "
-    "the prior N(0, I) decode to things that look like data. The VAE is trained for both, the "
+    "the prior (N(0, I), unless a VAE is given a learned one) decode to things that look like data. "
+    "The VAE is trained for both, the "
     "autoencoder for neither: compare their prior samples."
 )
 
 SAMPLES_COMPARISON = (
-    "First panel: real test images. Then each model's decoder means at codes drawn from N(0, I), "
-    "with the same seed. The autoencoder's samples looking worse than the VAE's is the point: only a "
-    "model trained with a prior on its codes can generate data by sampling that prior."
+    "First panel: real test images. Then each model's decoder means at codes drawn from its prior "
+    "(named above each panel), with the same seed. The autoencoder's samples looking worse than the "
+    "VAE's is the point: only a model trained with a prior on its codes can generate data by sampling that prior."
 )
 
 RATE_DISTORTION = (
@@ -37,6 +40,10 @@ _LATENT_MAP = {
     "vae": " A VAE's codes should fill the prior's circles without large holes, so that codes drawn "
     "from the prior land near data (completeness).",
 }
+_LEARNED_PRIOR_MAP = (
+    " This VAE's prior is {prior}: its codes should lie where that prior puts its mass (the circles are "
+    "N(0, I)'s, a scale only), so that codes drawn from it land near data (completeness)."
+)
 
 _SAMPLES = {
     "pca": "Decoder means at codes drawn from N(0, I). Probabilistic PCA is generative but linear: its "
@@ -44,9 +51,9 @@ _SAMPLES = {
     "autoencoder": "Decoder means at codes drawn from N(0, I). The autoencoder was never trained to make "
     "such codes decodable, so these are expected to look worse than the VAE's: it compresses, it "
     "does not generate. That gap is the point of the comparison.",
-    "vae": "Decoder means at codes drawn from N(0, I). Completeness: when the prior covers where the "
-    "encoder puts the data, these look like (somewhat blurred) data.",
-    "other": "Decoder means at codes drawn from N(0, I).",
+    "vae": "Decoder means at codes drawn from {prior}, the VAE's prior. Completeness: when the prior covers "
+    "where the encoder puts the data, these look like (somewhat blurred) data.",
+    "other": "Decoder means at codes drawn from {prior}.",
 }
 
 _INTERPOLATIONS = {
@@ -63,17 +70,21 @@ _TRAVERSALS = {
 }
 
 
-def latent_map(kind: str) -> str:
+def latent_map(kind: str, prior: str) -> str:
+    """``prior``: the model's prior in words (:func:`vaelab.report._common.prior_name`)."""
+    learned = kind == "vae" and prior != STANDARD_NORMAL
     return (
         "Each point is a test example at its code. Look for labels that form compact, separate regions: "
-        "the code keeps what distinguishes them." + _LATENT_MAP.get(kind, "")
+        "the code keeps what distinguishes them."
+        + (_LEARNED_PRIOR_MAP.format(prior=prior) if learned else _LATENT_MAP.get(kind, ""))
     )
 
 
 def reconstructions(kind: str) -> str:
     text = (
         "Upper row of each pair: test images; lower row: the decoder mean at each image's code. This is "
-        "what the code keeps."
+        "what the code keeps. The title's mean squared error is in squared data units per value, as the "
+        "table's."
     )
     if kind == "autoencoder":
         text += " The autoencoder often wins here: it spends nothing on making its latent space regular."
@@ -82,8 +93,9 @@ def reconstructions(kind: str) -> str:
     return text
 
 
-def samples(kind: str) -> str:
-    return _SAMPLES.get(kind, _SAMPLES["other"])
+def samples(kind: str, prior: str) -> str:
+    """``prior``: the prior the samples' codes were drawn from, in words."""
+    return _SAMPLES.get(kind, _SAMPLES["other"]).format(prior=prior)
 
 
 def interpolations(kind: str) -> str:
@@ -101,8 +113,9 @@ def traversals(reference: str) -> str:
 def training_curves(kind: str) -> str:
     text = (
         "Loss terms per epoch in nats per example, on training (solid) and held-out validation (dashed) "
-        "data. A validation curve that turns up while the training curve still falls is overfitting; "
-        "the dotted line marks the epoch whose weights were kept."
+        "data, in the model's space (the preprocessed values, so without the log-Jacobian that the table's "
+        "data-unit numbers include). A validation curve that turns up while the training curve still "
+        "falls is overfitting; the dotted line marks the epoch whose weights were kept."
     )
     if kind == "autoencoder":
         text += " The autoencoder has no KL term."
@@ -113,16 +126,16 @@ def training_curves(kind: str) -> str:
 
 def feature_errors(kind: str) -> str:
     return (
-        "Mean squared reconstruction error of each feature on the test set. A bar reaching its black tick "
-        "(the feature's variance) is a feature the code ignores."
+        "Mean squared reconstruction error of each feature on the test set, in squared data units. A bar "
+        "reaching its black tick (the feature's variance) is a feature the code ignores."
     )
 
 
 def feature_histograms(kind: str) -> str:
     text = (
-        "Completeness for tabular data: the prior samples' histogram should match the data's, feature by "
-        "feature. The samples are decoder means, without decoder noise, so a somewhat narrower sample "
-        "histogram is expected even from a good model."
+        "Completeness for tabular data: the prior samples' histogram (a density: per data unit) should "
+        "match the data's, feature by feature. The samples are decoder means, without decoder noise, so a "
+        "somewhat narrower sample histogram is expected even from a good model."
     )
     if kind == "autoencoder":
         text += " The autoencoder was not trained for this, so mismatches are expected."

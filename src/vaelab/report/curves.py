@@ -36,7 +36,7 @@ def training_curves(model, *, name: str | None = None) -> Figure:
             ax.axvline(best, color="0.4", linestyle=":", linewidth=1, label=f"kept (epoch {best})")
         ax.set_title(label, fontsize="medium")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("nats per example")
+        ax.set_ylabel("nats per example (model space)")
         ax.legend(frameon=False, fontsize="small")
     fig.suptitle(heading(name, "training curves"))
     return fig

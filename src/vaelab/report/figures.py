@@ -27,7 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError, DataError
-from ._common import FIGURE_WIDTH, as_rows, heading, latent_dim
+from ._common import FIGURE_WIDTH, STANDARD_NORMAL, as_rows, heading, latent_dim, prior_name
 from ._common import data_and_rows as _data
 from ._images import check_sample_shape, display_range, draw_mosaic, mosaic_aspect, to_pictures
 from .curves import rate_distortion, training_curves
@@ -113,7 +113,8 @@ def reconstructions(
         heading(
             name,
             "test images and their reconstructions",
-            f"decoder mean at each image's code; mean squared error on these {len(chosen)}: {mse:.4g}",
+            f"decoder mean at each image's code; mean squared error on these {len(chosen)}: {mse:.4g} "
+            "squared data units per value",
         )
     )
     return fig
@@ -129,7 +130,7 @@ def prior_samples(
     value_range: tuple[float, float] | None = None,
     random_state=0,
 ) -> Figure:
-    """A grid of ``model.sample(n_samples)``: decoder means at codes drawn from the prior N(0, I).
+    """A grid of ``model.sample(n_samples)``: decoder means at codes drawn from the model's prior.
 
     Parameters are those of :func:`reconstructions`; ``value_range`` defaults to the samples' range,
     so pass the data's to draw both on one scale. ``random_state`` seeds the prior draws.
@@ -140,7 +141,8 @@ def prior_samples(
     n_cols = min(n_cols, n_samples)
     fig, ax = _mosaic_figure(math.ceil(n_samples / n_cols), n_cols, shape)
     draw_mosaic(ax, _grid(to_pictures(samples, shape, value_range), n_cols, shape))
-    ax.set_title(heading(name, f"{n_samples} samples from the prior", "decoder means E[x | z] at z ~ N(0, I)"))
+    detail = f"decoder means E[x | z] at z ~ {prior_name(model)}"
+    ax.set_title(heading(name, f"{n_samples} samples from the prior", detail))
     return fig
 
 
@@ -168,13 +170,14 @@ def samples_comparison(
     """
     if not models:
         raise ConfigError("samples_comparison needs at least one model")
-    panels = {}
+    panels, titles = {}, {}
     if X is not None:
         X = as_rows(X)
         rng = np.random.default_rng(random_state)
         panels["data (test set)"] = X[rng.choice(len(X), min(n_samples, len(X)), replace=False)]
     for name, model in models.items():
-        panels[f"{name}: prior samples"] = as_rows(model.sample(n_samples, random_state=random_state))
+        panels[name] = as_rows(model.sample(n_samples, random_state=random_state))
+        titles[name] = f"{name}: z ~ {prior_name(model)}"
     n_features = next(iter(panels.values())).shape[1]
     shape = check_sample_shape(sample_shape, n_features)
     value_range = value_range or display_range(X if X is not None else np.concatenate(list(panels.values())))
@@ -187,10 +190,10 @@ def samples_comparison(
     axes = fig.subplots(panel_rows, panel_cols, squeeze=False).ravel()
     for ax, (title, rows_) in zip(axes, panels.items(), strict=False):  # spare panels are blanked below
         draw_mosaic(ax, _grid(to_pictures(rows_, shape, value_range), n_cols, shape))
-        ax.set_title(title, fontsize="medium")
+        ax.set_title(titles.get(title, title), fontsize="medium")
     for ax in axes[len(panels) :]:
         ax.set_axis_off()
-    fig.suptitle("Completeness: do decoded prior samples z ~ N(0, I) look like the data?")
+    fig.suptitle("Completeness: do decoded samples of each model's prior look like the data?")
     return fig
 
 
@@ -280,7 +283,8 @@ def latent_traversals(
     ----------
     reference : {"prior", "codes"}
         ``"prior"``: start from z = 0 and set z_j to each of ``values`` (prior standard deviations;
-        right for models with a N(0, I) prior, the VAE and probabilistic PCA). ``"codes"``: start
+        right for models with a N(0, I) prior, probabilistic PCA and the default VAE; the title names
+        a learned prior, around which these steps are only a scale). ``"codes"``: start
         from the mean of the codes of ``X`` and move z_j by ``values`` times their standard deviation
         (for an autoencoder, whose codes have no reference scale).
     values : sequence of float
@@ -294,7 +298,13 @@ def latent_traversals(
     Z = None if X is None else model.transform(_data(model, X)[0]).astype(np.float64)
     if reference == "prior":
         centre, scale = np.zeros(k), np.ones(k)
+        prior = prior_name(model)
         detail = f"z_j from {steps[0]:+g} to {steps[-1]:+g} prior sd, other coordinates at 0 (the prior mean)"
+        if prior != STANDARD_NORMAL:
+            detail = (
+                f"z_j from {steps[0]:+g} to {steps[-1]:+g} (sd of N(0, I), for scale: the model's prior is {prior}), "
+                "other coordinates at 0"
+            )
     elif reference == "codes":
         if Z is None:
             raise ConfigError("reference='codes' needs X, the data whose codes set the centre and the scale")

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from ..errors import ConfigError, DataError
 from ..estimators import LatentEstimator
 from . import captions, figures, tabular
-from ._common import as_rows
+from ._common import as_rows, prior_name
 from ._images import check_sample_shape, display_range
 from .curves import check_sweep
 
@@ -121,12 +121,12 @@ def _format(value) -> tuple[str, bool]:
 
 
 def _model_plots(name: str, slug: str, model, X, y, shape, value_range, feature_names, random_state) -> list[_Plot]:
-    kind = _kind(model)
+    kind, prior = _kind(model), prior_name(model)
     seed = {"random_state": random_state}
     plots = [
         _Plot(
             f"{slug}_latent_map.png",
-            captions.latent_map(kind),
+            captions.latent_map(kind, prior),
             f"{name}: latent map",
             lambda: figures.latent_map(model, X, y, name=name, **seed),
         )
@@ -143,7 +143,7 @@ def _model_plots(name: str, slug: str, model, X, y, shape, value_range, feature_
             ),
             _Plot(
                 f"{slug}_samples.png",
-                captions.samples(kind),
+                captions.samples(kind, prior),
                 f"{name}: prior samples",
                 lambda: figures.prior_samples(model, shape, **image, **seed),
             ),
@@ -266,6 +266,7 @@ def write_report(
     sweep: Sequence[Mapping[str, float]] | None = None,
     random_state: int = 0,
     feature_names: Sequence[str] | None = None,
+    data_description: str | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` and its figures as PNGs under ``out_dir/figures/``.
 
@@ -294,6 +295,9 @@ def write_report(
         Seeds every random choice (images shown, pairs, prior samples), so reruns give the same page.
     feature_names : list of str, optional
         Names of tabular features for the feature plots.
+    data_description : str, optional
+        What the data are, as loaded, for the line under the title (e.g. ``Dataset.describe()``:
+        "8x8 grey images, uint8 values 0..16"); default: the image shape or "tabular data".
 
     Returns
     -------
@@ -326,12 +330,13 @@ def write_report(
         plots = _model_plots(str(name), slug, model, X, y, shape, value_range, feature_names, random_state)
         sections.append(_Section(f"model-{slug}", str(name), _describe(model), plots))
 
+    if data_description is None:
+        data_description = f"{shape[1]}x{shape[2]} images, {shape[0]} channel(s)" if shape else "tabular data"
     esc = html.escape
     contents = "".join(f'<li><a href="#{s.anchor}">{esc(s.heading)}</a></li>' for s in sections)
     body = [
         f"<h1>{esc(title)}</h1>",
-        f'<p class="meta">{len(X):,} test examples with {rows.shape[1]:,} features; '
-        f"{esc('images ' + 'x'.join(map(str, shape)) if shape else 'tabular data')}.</p>",
+        f'<p class="meta">{len(X):,} test examples with {rows.shape[1]:,} features; {esc(data_description)}.</p>',
         f'<p class="lead">{esc(captions.INTRO)}</p>',
         f'<nav><ul><li><a href="#comparison">Comparison</a></li>{contents}</ul></nav>',
         '<h2 id="comparison">Comparison</h2>',

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from ..errors import DataError
-from ._common import FIGURE_WIDTH, heading
+from ._common import FIGURE_WIDTH, STANDARD_NORMAL, heading, prior_name
 from ._common import data_and_rows as _data
 
 __all__ = ["latent_map", "MAX_POINTS"]
@@ -63,7 +63,8 @@ def latent_map(model, X, y=None, *, name: str | None = None, max_points: int = M
     """Scatter of the codes ``model.transform(X)``, coloured by the labels ``y`` when given.
 
     Two-dimensional codes are drawn as they are, with dashed circles at 1, 2 and 3 standard
-    deviations of the prior N(0, I): a generative model's codes should fill them (completeness).
+    deviations of N(0, I): a generative model with that prior should fill them (completeness); for a
+    learned prior (VampPrior, mixture) the title names it and the circles are only a scale.
     Codes with more than two dimensions are projected onto their first two principal components
     (the title says so, with the share of variance kept); one-dimensional codes are drawn against the
     label (or a random jitter when there is none).
@@ -90,6 +91,8 @@ def latent_map(model, X, y=None, *, name: str | None = None, max_points: int = M
         X, y = X[keep], (None if y is None else y[keep])
     Z = model.transform(X).astype(np.float64)  # (n, k)
     k = Z.shape[1]
+    prior = prior_name(model)
+    circles = f"the prior {prior}" if prior == STANDARD_NORMAL else f"N(0, I), for scale (the model's prior is {prior})"
     fig = Figure(figsize=(FIGURE_WIDTH, 6.2), layout="constrained")
     ax = fig.add_subplot()
     what = f"latent map of {len(Z)} points" + (", coloured by label" if y is not None else "")
@@ -110,11 +113,11 @@ def latent_map(model, X, y=None, *, name: str | None = None, max_points: int = M
         ax.axvspan(-2, 2, color="0.92", zorder=0)
         ax.scatter(Z[:, 0], vertical, color="C0", s=_marker_size(len(Z)), alpha=0.6, linewidths=0)
         ax.set_xlabel("z (the 1-D code)")
-        detail = "1-D codes on the horizontal axis; grey band: \u00b12 sd of the prior N(0, 1)"
+        detail = "1-D codes on the horizontal axis; grey band: \u00b12 sd of " + circles.replace("N(0, I)", "N(0, 1)")
     else:
         if k == 2:
             P, centre = Z, np.zeros(2)
-            detail = "2-D codes; dashed circles: 1, 2, 3 sd of the prior N(0, I)"
+            detail = f"2-D codes; dashed circles: 1, 2, 3 sd of {circles}"
             ax.set_xlabel("z1")
             ax.set_ylabel("z2")
         else:
@@ -125,7 +128,7 @@ def latent_map(model, X, y=None, *, name: str | None = None, max_points: int = M
             kept = float((s[:2] ** 2).sum() / max((s**2).sum(), 1e-300))
             detail = (
                 f"{k}-D codes PROJECTED to 2-D by PCA of the codes ({kept:.0%} of their variance)\n"
-                "dashed circles: 1, 2, 3 sd of the prior N(0, I)"
+                f"dashed circles: 1, 2, 3 sd of {circles}"
             )
             ax.set_xlabel("principal component 1 of the codes")
             ax.set_ylabel("principal component 2 of the codes")

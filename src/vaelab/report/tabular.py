@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..errors import DataError
-from ._common import FIGURE_WIDTH, as_rows, heading
+from ._common import FIGURE_WIDTH, as_rows, heading, prior_name
 from ._common import data_and_rows as _data
 
 
@@ -70,7 +70,7 @@ def feature_histograms(
 ) -> Figure:
     """Histograms of data and of prior samples for the ``n_features`` features of largest variance.
 
-    ``model.sample`` returns decoder means E[x | z] at z ~ N(0, I), without the decoder's noise, so
+    ``model.sample`` returns decoder means E[x | z] at codes z from its prior, without the decoder's noise, so
     the samples may be narrower than the data even for a good model. ``n_samples`` defaults to the
     number of rows of ``X``, within [500, 5000].
     """
@@ -104,7 +104,7 @@ def feature_histograms(
         heading(
             name,
             f"data and prior samples, the {len(chosen)} features of largest variance",
-            "samples are E[x | z] at z ~ N(0, I), without decoder noise: expect them narrower",
+            f"samples are E[x | z] at z ~ {prior_name(model)}, without decoder noise: expect them narrower",
         )
     )
     return fig
