@@ -75,6 +75,17 @@ def set_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def thread_env(n: int | None) -> tuple[tuple[str, ...], dict[str, str]]:
+    """``(drop_env, set_env)`` for a worker: ``n`` threads in OpenMP/OpenBLAS/MKL, or (0, None) their
+    defaults, with any such variable of the caller's shell removed so that "default" means it."""
+    if n:
+        return (), dict.fromkeys(THREAD_VARS, str(n))
+    return THREAD_VARS, {}
+
+
 def rss_mb() -> float:
     """Current resident set size of this process, in MiB (VmRSS)."""
     with open("/proc/self/status") as f:
@@ -143,14 +154,19 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.3) -> float:
 
 
 def run_worker(
-    python: Path | str, script: Path, args: list[str], timeout: float, drop_env: tuple[str, ...] = ()
+    python: Path | str,
+    script: Path,
+    args: list[str],
+    timeout: float,
+    drop_env: tuple[str, ...] = (),
+    set_env: dict[str, str] | None = None,
 ) -> dict:
     """Run ``python script --worker ...`` and return the JSON dict it writes; on failure {"error": why}.
 
-    ``drop_env`` names environment variables removed for that process only.
+    ``drop_env`` names environment variables removed for that process only; ``set_env`` adds some.
     """
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"vaelab-bench-{os.getpid()}-{time.monotonic_ns()}.json"
-    env = {k: v for k, v in os.environ.items() if k not in drop_env}
+    env = {k: v for k, v in os.environ.items() if k not in drop_env} | (set_env or {})
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO / "src"), env.get("PYTHONPATH", "")] if p)
     cmd = [str(python), str(script), *args, "--result", str(out)]
     busy0, t0 = _cpu_busy_seconds(), time.perf_counter()
@@ -177,16 +193,38 @@ def run_worker(
         out.unlink(missing_ok=True)
 
 
-def run_measured(python, script, args, timeout, *, quiet_wait=0.0, max_noise=None, retries=2, drop_env=()) -> dict:
+def run_measured(
+    python, script, args, timeout, *, quiet_wait=0.0, max_noise=None, retries=2, drop_env=(), set_env=None
+) -> dict:
     """``run_worker`` after waiting for a quiet machine; rerun (up to ``retries`` times) when other
     processes kept more than ``max_noise`` cores busy during the run. Adds ``others_before``, ``tries``."""
     for attempt in range(retries + 1):
         before = wait_for_quiet(quiet_wait) if quiet_wait else float("nan")
-        result = run_worker(python, script, args, timeout, drop_env)
+        result = run_worker(python, script, args, timeout, drop_env, set_env)
         result["others_before"], result["tries"] = before, attempt + 1
         if "error" in result or max_noise is None or result.get("others_cores", 0.0) <= max_noise:
             break
     return result
+
+
+def commit() -> str:
+    """The repository's short commit, with ``+dirty`` when tracked files under src/ differ from it."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "HEAD", "--", "src"], capture_output=True)
+    except OSError:
+        return "unknown"
+    return (head.stdout.strip() or "unknown") + ("+dirty" if dirty.returncode == 1 else "")
+
+
+def header(script: str, args) -> str:
+    """The machine line printed first by a benchmark: date, commit, CPU, torch, threads, seed, load."""
+    info = machine()
+    return (
+        f"# {script}  {info['date']}  commit {commit()}  nproc={info['nproc']}  cpu={info['cpu']!r}  "
+        f"torch={info.get('torch')}  threads={getattr(args, 'threads', 0) or 'default'}  "
+        f"seed={getattr(args, 'seed', 0)}  loadavg={info['loadavg'][0]:.2f}"
+    )
 
 
 def write_result(path: str, result: dict) -> None:

@@ -24,17 +24,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import _common as C
-
-BATCH = 128
-LATENT = 20
-HIDDEN = 400
-LR = 1e-3
-
+import _contenders as K
+from _contenders import BATCH, HIDDEN, LATENT, LR
 
 # --------------------------------------------------------------------------------------------
 # workers (each runs in its own process)
@@ -93,7 +88,8 @@ def worker_vaelab(args, uint8: bool = False) -> dict:
         vtrain.tqdm = _EpochClock
     epochs = args.warmup + args.epochs
     # uint8: the raw pixels, scaled to [0, 1] by vaelab batch by batch (stored as uint8)
-    extra = {"preprocessing": "scale", "pixel_max": 255} if uint8 else {}
+    # float32: the same values as the plain loop's, unchanged ("auto" would standardise them)
+    extra = {"preprocessing": "scale", "pixel_max": 255} if uint8 else {"preprocessing": "none"}
     est = vaelab.VAE(
         latent_dim=LATENT,
         hidden=(HIDDEN,),
@@ -137,51 +133,21 @@ def worker_vaelab(args, uint8: bool = False) -> dict:
 
 def worker_plain(args) -> dict:
     import torch
-    from torch import nn
-    from torch.nn import functional as F
 
     X_np = C.fashion_mnist("train", args.n_train)
     rss_ready = C.rss_mb()
     C.set_threads(args.threads)
-    torch.manual_seed(0)
-    X = torch.from_numpy(X_np)  # (n, 784), shares memory with the array
-
-    class PlainVAE(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1 = nn.Linear(784, HIDDEN)
-            self.fc2 = nn.Linear(HIDDEN, 2 * LATENT)  # mean and log-variance
-            self.fc3 = nn.Linear(LATENT, HIDDEN)
-            self.fc4 = nn.Linear(HIDDEN, 784)
-
-        def forward(self, x):
-            mu, logvar = self.fc2(F.relu(self.fc1(x))).chunk(2, dim=-1)
-            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-            logits = self.fc4(F.relu(self.fc3(z)))
-            rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
-            kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)
-            return (rec + kl).mean()
-
-    model = PlainVAE()
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    n = len(X)
+    model, opt = K.plain_model(seed=0)
     per_epoch, cpu, faults, losses = [], [], [], []
-    t_start = time.perf_counter()
-    for _ in range(args.warmup + args.epochs):
-        t0, c0, f0 = time.perf_counter(), time.process_time(), _faults()
-        total = torch.zeros(())
-        for idx in torch.randperm(n).split(BATCH):
-            batch = X[idx]
-            loss = model(batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
-        losses.append(float(total) / n)
-        per_epoch.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-        f1 = _faults()
+    t_start = t0 = time.perf_counter()
+    c0, f0 = time.process_time(), _faults()
+    for loss in K.plain_epochs(model, opt, X_np, args.warmup + args.epochs):  # yields as each epoch ends
+        t1, c1, f1 = time.perf_counter(), time.process_time(), _faults()
+        losses.append(loss)
+        per_epoch.append(t1 - t0)
+        cpu.append(c1 - c0)
         faults.append((f1[0] - f0[0], f1[1] - f0[1]))
+        t0, c0, f0 = time.perf_counter(), time.process_time(), _faults()
     wall = time.perf_counter() - t_start
     return {
         "epoch_seconds": per_epoch[args.warmup :],
@@ -193,46 +159,17 @@ def worker_plain(args) -> dict:
         "rss_ready_mb": rss_ready,
         "peak_rss_mb": C.peak_rss_mb(),
         "threads": torch.get_num_threads(),
-        "n": n,
+        "n": len(X_np),
     }
 
 
 def worker_pythae(args) -> dict:
-    import logging
-
     import torch
-    from pythae.data.datasets import BaseDataset
-    from pythae.models import VAE, VAEConfig
-    from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseEncoder
-    from pythae.trainers import BaseTrainer, BaseTrainerConfig
     from pythae.trainers.training_callbacks import TrainingCallback
-    from torch import nn
 
-    logging.getLogger("pythae").setLevel(logging.WARNING)
     X_np = C.fashion_mnist("train", args.n_train)
     rss_ready = C.rss_mb()
     C.set_threads(args.threads)
-
-    class Encoder(BaseEncoder):
-        def __init__(self):
-            super().__init__()
-            self.fc1 = nn.Linear(784, HIDDEN)
-            self.fc2 = nn.Linear(HIDDEN, 2 * LATENT)
-
-        def forward(self, x):
-            mu, logvar = self.fc2(torch.relu(self.fc1(x.reshape(len(x), -1)))).chunk(2, dim=-1)
-            return ModelOutput(embedding=mu, log_covariance=logvar)
-
-    class Decoder(BaseDecoder):
-        def __init__(self):
-            super().__init__()
-            self.fc3 = nn.Linear(LATENT, HIDDEN)
-            self.fc4 = nn.Linear(HIDDEN, 784)
-
-        def forward(self, z):
-            # pythae's "bce" loss takes probabilities, so the decoder ends in a sigmoid
-            return ModelOutput(reconstruction=torch.sigmoid(self.fc4(torch.relu(self.fc3(z)))))
 
     class Clock(TrainingCallback):
         def __init__(self):
@@ -251,26 +188,10 @@ def worker_pythae(args) -> dict:
         def on_log(self, training_config, logs, **kwargs):
             self.losses.append(logs.get("train_epoch_loss"))
 
-    torch.manual_seed(0)
-    model = VAE(VAEConfig(input_dim=(784,), latent_dim=LATENT, reconstruction_loss="bce"), Encoder(), Decoder())
-    data = BaseDataset(torch.from_numpy(X_np), torch.zeros(len(X_np)))
     clock = Clock()
-    with tempfile.TemporaryDirectory() as out:
-        config = BaseTrainerConfig(
-            output_dir=out,
-            num_epochs=args.warmup + args.epochs,
-            learning_rate=LR,
-            per_device_train_batch_size=BATCH,
-            optimizer_cls="Adam",
-            seed=0,
-            no_cuda=True,
-        )
-        trainer = BaseTrainer(model, data, None, config, callbacks=[clock])
-        t0 = time.perf_counter()
-        trainer.train()
-        wall = time.perf_counter() - t0
-    import pythae  # noqa: F401
-
+    t0 = time.perf_counter()
+    K.pythae_training(X_np, args.warmup + args.epochs, seed=0, callbacks=[clock])
+    wall = time.perf_counter() - t0
     return {
         "epoch_seconds": clock.seconds[args.warmup :],
         "epoch_cpu": clock.cpu[args.warmup :],
