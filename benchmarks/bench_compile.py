@@ -11,7 +11,7 @@ caches are never shared; modes alternate within each round:
   called ``--calls`` times with the same seed; the first call includes compilation.
 * modes: ``eager``; ``networks``: ``torch.compile`` of the encoder and decoder networks, put back
   in the module (so the loop and the metric are vaelab's own); ``function``: ``torch.compile`` of the
-  whole per-batch function, ``module.loss`` for training and ``log_importance_weights`` for the
+  whole per-batch function, ``module.loss`` for training and ``log_weight_terms`` for the
   evaluation (vaelab.metrics.likelihood's reference to it is replaced in that process).
 
 Same work in every mode: the same batches, seeds and number of calls; the losses and likelihoods
@@ -70,7 +70,7 @@ def _compiled(module, path: str, mode: str) -> None:
     else:
         import vaelab.metrics.likelihood as likelihood
 
-        likelihood.log_importance_weights = torch.compile(likelihood.log_importance_weights)
+        likelihood.log_weight_terms = torch.compile(likelihood.log_weight_terms)
 
 
 def _graphs() -> int | None:

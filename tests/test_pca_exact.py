@@ -75,3 +75,29 @@ def test_the_elbo_equals_the_exact_log_likelihood():
     A = model.to_model_space(X, np.float64)
     terms = elbo(model.module_, A.astype(np.float32), 1)
     np.testing.assert_allclose(terms.elbo, model.score_samples(X, space="model"), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_float32_images_fit_to_float64_precision_without_a_float64_copy(k):
+    """Tall float32 data take the chunked moments path; its numbers are scikit-learn's float64 ones."""
+    from vaelab.estimators.pca import principal_moments
+
+    rng = np.random.default_rng(0)
+    # 5,000 rows of 64 features: a low-rank signal, small noise, an offset far from 0 (centring matters)
+    X = (rng.normal(size=(5000, 8)) @ rng.normal(size=(8, 64)) + 0.05 * rng.normal(size=(5000, 64)) + 3.0).astype(
+        np.float32
+    )
+    ref = SklearnPCA(n_components=k).fit(X.astype(np.float64))
+    mean, axes, variances, noise = principal_moments(X, k)
+    np.testing.assert_allclose(mean, ref.mean_, rtol=1e-12, atol=1e-12)
+    if k <= 8:  # signal axes are well separated; past the rank of 8 they lie in a near-flat noise bulk
+        np.testing.assert_allclose(variances, ref.explained_variance_, rtol=1e-9)
+        np.testing.assert_allclose(np.abs(axes @ ref.components_.T), np.eye(k), atol=1e-5)
+    # float32 rounding of the covariance tilts axes inside the noise bulk a little: second order here
+    assert noise == pytest.approx(ref.noise_variance_, rel=1e-5)
+    expected = ref.score_samples(X.astype(np.float64))
+    ours = PCA(latent_dim=k, preprocessing="none").fit(X).score_samples(X.astype(np.float64))
+    if k <= 8:
+        np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6 * np.abs(expected).mean())
+    else:  # axes inside the bulk are a near-free choice: the likelihood is flat there, the data's mean agrees
+        assert ours.mean() == pytest.approx(expected.mean(), rel=1e-6)

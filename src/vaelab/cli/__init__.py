@@ -4,13 +4,16 @@ Every estimator parameter is a flag of the same name (``latent_dim`` -> ``--late
 the estimators' parameter tables. Errors that vaelab raises on purpose, and command-line mistakes,
 are printed in one line with exit status 2, in flag words; warnings one line each; stdout is
 flushed at every line. No maths lives here. The CLI owns its process, so it (and only it) tunes glibc's
-malloc for torch's CPU buffers (:func:`vaelab.allocator.retain_freed_memory`).
+malloc for torch's CPU buffers (:func:`vaelab.allocator.retain_freed_memory`) and, with ``--threads``,
+sets torch's thread count.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+import torch
 
 from .. import explore
 from .._version import __version__
@@ -34,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="vaelab", description=__doc__.split("\n")[0])
     parser.commands = {}
     parser.add_argument("--version", action="version", version=f"vaelab {__version__}")
+    parser.add_argument(
+        "--threads",
+        type=positive_int("--threads"),
+        help="torch's CPU threads for this process (default: one per core); give 1 to each of several vaelab "
+        "processes sharing the cores: two 2-thread fits on 2 cores ran 2.6x slower each, two 1-thread fits "
+        "no slower than one (benchmarks/bench_threads.py)",
+    )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str) -> argparse.ArgumentParser:
@@ -135,4 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     line_buffered_stdout()  # a --quiet compare into a pipe or a log shows each line as it is printed
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)  # the process is ours, as the allocator's tuning
     return run_command(args, sys.argv[1:] if argv is None else list(argv))  # exit statuses: cli/_signals.py

@@ -22,6 +22,41 @@ _CHUNK = 4096  # rows per pass of the exact likelihood
 _MAX_ABS = 1e30
 
 
+def principal_moments(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The PPCA moments of rows ``A`` (n, d): mean (d,), top-``k`` axes (k, d), their variances (k,)
+    and the mean variance of the other directions (the noise variance), all float64.
+
+    float64 data, or fewer rows than features: scikit-learn's PCA on float64 (its numbers exactly).
+    Taller float32 data (images): the axes come from the eigendecomposition of the covariance
+    summed by float32 matrix products, the one pass that costs, and every number the likelihood
+    reads (the mean, the variance along each axis as its Rayleigh quotient, the total variance) is
+    summed in float64 over chunks of rows, so no float64 copy of the data is made. The
+    log-likelihood is stationary at the maximum-likelihood axes, so their float32 rounding moves it
+    only to second order.
+    """
+    n, d = A.shape
+    if A.dtype == np.float64 or n < d:
+        pca = _SklearnPCA(n_components=k, random_state=0).fit(A.astype(np.float64))
+        return pca.mean_, pca.components_, pca.explained_variance_, float(pca.noise_variance_)
+    mean = A.mean(axis=0, dtype=np.float64)
+    scatter, total = np.zeros((d, d)), 0.0
+    for start in range(0, n, _CHUNK):
+        centred = A[start : start + _CHUNK] - mean  # float64 (chunk, d)
+        total += float(np.square(centred).sum())
+        centred32 = centred.astype(np.float32)
+        scatter += centred32.T @ centred32
+    _, vectors = np.linalg.eigh(scatter)
+    axes = vectors[:, ::-1][:, :k].T.copy()  # (k, d), the largest eigenvalues first
+    # scikit-learn's sign convention: each axis's largest-magnitude entry is positive
+    axes *= np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])[:, None]
+    along, centre = np.zeros(k), mean @ axes.T
+    for start in range(0, n, _CHUNK):  # float32 rows times float64 axes: a float64 product
+        along += np.square(A[start : start + _CHUNK] @ axes.T - centre).sum(axis=0)
+    variances, total = along / (n - 1), total / (n - 1)
+    noise = max(total - float(variances.sum()), 0.0) / (d - k) if d > k else 0.0
+    return mean, axes, variances, noise
+
+
 class PCA(LatentEstimator):
     __doc__ = PCA_PARAMS.docstring("Probabilistic PCA (Tipping & Bishop, 1999) with an exact log-likelihood.")
     params = PCA_PARAMS
@@ -61,15 +96,11 @@ class PCA(LatentEstimator):
         k = int(self.latent_dim)
         if not np.ptp(A, axis=0).any():
             raise DataError("every sample of X is the same: there is no variance for PCA to model")
-        # float64 for the decomposition: the eigenvalues feed an exact log-likelihood.
-        # scikit-learn's "auto" solver: an eigendecomposition of the covariance for tall data
-        # (faster than a full SVD on Fashion-MNIST, benchmarks/); seeded in case it randomises.
-        pca = _SklearnPCA(n_components=k, random_state=0).fit(A.astype(np.float64))
+        mean, components, variances, noise = principal_moments(A, k)
         # Only a numerically rank-deficient X (noise variance at rounding level, or 0) gets a floor:
         # there the exact density would be infinite. Any resolvable noise variance is kept as is.
-        floor = float(pca.explained_variance_[0]) * np.finfo(np.float64).eps * A.shape[1]
-        noise = max(float(pca.noise_variance_), floor)
-        module = PPCA.from_moments(pca.mean_, pca.components_, pca.explained_variance_, noise)
+        noise = max(noise, float(variances[0]) * np.finfo(np.float64).eps * A.shape[1])
+        module = PPCA.from_moments(mean, components, variances, noise)
         self._set_fitted(module, preprocessing, sample_shape, Unconditional(), seed_from(self.random_state))
         self._fit_code_mixture(X, seed=0)
         return self
