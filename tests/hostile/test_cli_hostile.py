@@ -180,7 +180,8 @@ def test_read_only_out_fails_before_training(tmp_path, data, capsys, monkeypatch
         raise PermissionError(errno.EACCES, "Permission denied")  # as for a non-root user on a 0555 directory
 
     monkeypatch.setattr(outputs.tempfile, "TemporaryFile", denied)
-    monkeypatch.setattr("vaelab.cli.commands._load_dataset", lambda args: pytest.fail("trained before checking --out"))
+    for where in ("vaelab.cli.commands", "vaelab.cli.comparing"):  # fit's module, and sweep's
+        monkeypatch.setattr(f"{where}.load_dataset", lambda args: pytest.fail("trained before checking --out"))
     extra = ["--beta", "1"] if command == "sweep" else []
     status, err = run(capsys, command, "--data", data, "--out", tmp_path / "ro", *extra, *TINY)
     assert status == 2
