@@ -8,6 +8,7 @@ its own venv without vaelab) can use it too. Every contender runs in its own pro
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import os
@@ -300,3 +301,24 @@ def time_matmuls(
         s = statistics.median(samples)
         results.append({"m": m, "k": k, "n": n, "layout": layout, "seconds": s, "gflops": 2 * m * k * n / s / 1e9})
     return results
+
+
+def add_worker_flags(p: argparse.ArgumentParser, name: str) -> None:
+    """The flags every benchmark of measured worker processes shares: threads, seed, the noise guards,
+    the time limit, ``--json`` (default ``/tmp/vaelab-NAME.json``) and the workers' hidden flags."""
+    p.add_argument("--threads", type=int, default=0, help="threads per worker (torch, OpenMP, BLAS); 0: defaults")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet-wait", type=float, default=60, help="wait up to S s before each run for < 0.3 busy cores")
+    p.add_argument("--max-noise", type=float, default=0.5, help="rerun when others kept more cores busy than this")
+    p.add_argument("--retries", type=int, default=2, help="reruns allowed per run (see --max-noise)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
+    p.add_argument("--json", default=f"/tmp/vaelab-{name}.json", help="where the results go")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--result", help=argparse.SUPPRESS)
+
+
+def save_document(path: str, document: dict) -> int:
+    """Write a benchmark's results as JSON to ``path`` and say where; 0, the exit status."""
+    Path(path).write_text(json.dumps(document, indent=1, default=str))
+    print(f"# results: {path}")
+    return 0

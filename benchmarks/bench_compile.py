@@ -25,7 +25,6 @@ is reported with its error instead of a time. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -178,16 +177,8 @@ def main(argv=None) -> int:
     p.add_argument("--k", type=int, default=1000, help="importance samples per test image")
     p.add_argument("--calls", type=int, default=3, help="evaluation calls per run (the first compiles)")
     p.add_argument("--repeats", type=int, default=3, help="rounds; the modes alternate within each")
-    p.add_argument("--threads", type=int, default=0, help="threads per worker (torch, OpenMP, BLAS); 0: defaults")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet-wait", type=float, default=60, help="wait up to S s before each run for < 0.3 busy cores")
-    p.add_argument("--max-noise", type=float, default=0.5, help="rerun when others kept more cores busy than this")
-    p.add_argument("--retries", type=int, default=2, help="reruns allowed per run (see --max-noise)")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
-    p.add_argument("--json", default="/tmp/vaelab-bench_compile.json", help="where the results go")
     p.add_argument("--quick", action="store_true", help="smoke run: 1,024 images, 2 epochs, 32 x K=50, 1 thread")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--result", help=argparse.SUPPRESS)
+    C.add_worker_flags(p, "bench_compile")
     args = p.parse_args(argv)
 
     if args.worker:
@@ -280,9 +271,7 @@ def main(argv=None) -> int:
         "summary": summary,
         "runs": runs,
     }
-    Path(args.json).write_text(json.dumps(document, indent=1, default=str))
-    print(f"# results: {args.json}")
-    return 0
+    return C.save_document(args.json, document)
 
 
 if __name__ == "__main__":

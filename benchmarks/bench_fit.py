@@ -29,7 +29,6 @@ reported as median [min-max] over rounds. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -204,16 +203,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--only", nargs="+", choices=VAE_NAMES + PCA_NAMES, default=["vaelab", "plain", "pythae", *PCA_NAMES]
     )
-    p.add_argument("--threads", type=int, default=0, help="threads per worker (torch, OpenMP, BLAS); 0: defaults")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet-wait", type=float, default=60, help="wait up to S s before each run for < 0.3 busy cores")
-    p.add_argument("--max-noise", type=float, default=0.5, help="rerun when others kept more cores busy than this")
-    p.add_argument("--retries", type=int, default=2, help="reruns allowed per run (see --max-noise)")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
-    p.add_argument("--json", default="/tmp/vaelab-bench_fit.json", help="where the results go")
     p.add_argument("--quick", action="store_true", help="smoke run: 512 images, E = 1 2, one round, 1 thread")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    p.add_argument("--result", help=argparse.SUPPRESS)
+    C.add_worker_flags(p, "bench_fit")
     args = p.parse_args(argv)
 
     if args.worker:
@@ -284,9 +275,7 @@ def main(argv=None) -> int:
         "summary": summary,
         "runs": {"vae": vae_runs, "pca": pca_runs},
     }
-    Path(args.json).write_text(json.dumps(document, indent=1, default=str))
-    print(f"# results: {args.json}")
-    return 0
+    return C.save_document(args.json, document)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ lone fits run one after the other. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -190,9 +189,7 @@ def main(argv=None) -> int:
         "summary": summary,
         "runs": runs,
     }
-    Path(args.json).write_text(json.dumps(document, indent=1, default=str))
-    print(f"# results: {args.json}")
-    return 0
+    return C.save_document(args.json, document)
 
 
 if __name__ == "__main__":
