@@ -64,11 +64,13 @@ def test_fit_encode_sample_evaluate(tmp_path, model):
     ev = vaelab("evaluate", str(run), "--data", "digits", "--iw-samples", "20", "--json", str(tmp_path / "m.json"))
     assert ev.returncode == 0, ev.stderr
     assert "360 held-out examples" in ev.stdout
-    assert ("bits_per_dim_discrete" in ev.stdout) == (model != "ae")  # digits are integers 0..16
+    # digits are integers 0..16: scored as the probability of the integers (an autoencoder has none)
+    assert ("log-probability of the integer data" in ev.stdout) == (model != "ae")
     for metric in ("log_likelihood", "mse", "active_units", "path_length_ratio", "precision_prior"):
         assert metric in ev.stdout
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["n_examples"] == 360 and metrics["latent_dim"] == 2
+    assert metrics["units"]["dequantised_levels"] == 17
 
 
 @pytest.mark.slow

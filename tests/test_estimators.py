@@ -235,10 +235,16 @@ def test_preprocessing_answers_in_user_units_and_keeps_image_shape(tmp_path):
 def test_uint8_images_train_like_scaled_floats():
     rng = np.random.default_rng(0)
     raw = rng.integers(0, 256, size=(300, 12), dtype=np.uint8)
-    a = VAE(preprocessing="scale", likelihood="bernoulli", epochs=2, random_state=0).fit(raw)
+    a = VAE(preprocessing="scale", dequantize="none", likelihood="bernoulli", epochs=2, random_state=0).fit(raw)
     b = VAE(preprocessing="none", likelihood="bernoulli", epochs=2, random_state=0).fit(raw.astype(np.float32) / 255)
     for k, v in a.module_.state_dict().items():
         torch.testing.assert_close(v, b.module_.state_dict()[k], atol=1e-3, rtol=1e-3)
+    # dequantised: the same fresh point in each bin whether the rows are stored as 8 bits or as bin centres
+    c = VAE(preprocessing="scale", epochs=2, random_state=0).fit(raw)
+    d = VAE(preprocessing="scale", pixel_max=255, epochs=2, random_state=0).fit(raw.astype(np.float64))
+    assert c.preprocessing_.levels == d.preprocessing_.levels == 256
+    for k, v in c.module_.state_dict().items():
+        torch.testing.assert_close(v, d.module_.state_dict()[k], atol=1e-3, rtol=1e-3)
 
 
 def test_standardized_tables_with_gaussian_likelihood():

@@ -26,7 +26,6 @@ from .estimators.registry import COMPARED
 from .metrics import FeatureSpace, calibration, evaluate, to_data_units
 from .metrics.completeness import COMPARISON_COMPONENTS
 from .metrics.evaluate import Stopwatch
-from .metrics.units import dequantised_bits_per_dim
 
 # Columns of the comparison table: (key in summary_row, header).
 TABLE_COLUMNS = [
@@ -34,7 +33,7 @@ TABLE_COLUMNS = [
     ("mse", "recon. MSE (units^2)"),
     ("elbo", "ELBO (nats)"),
     ("log_likelihood", "log p(x) (nats)"),
-    ("bits_per_dim_discrete", "bits/dim (discrete)"),
+    ("bits_per_dim", "bits/dim (bits)"),
     ("rate", "rate KL (nats)"),
     ("distortion", "distortion (nats)"),
     ("path_ratio", "path ratio (x)"),
@@ -44,11 +43,11 @@ TABLE_COLUMNS = [
 ]
 # The units of the table's columns, in words: printed under it and shown in the report.
 TABLE_UNITS = (
-    "units: nats per example, in the data's units (the preprocessing's log-Jacobian included); recon. MSE in "
-    "squared data units per value; bits/dim (discrete): integer data only, -log2 of their probability per value "
-    "by uniform dequantisation (comparable with published 8-bit numbers, and with a density that spikes on the "
-    "integers it is far above the continuous log p(x)); path ratio (x): decoded path length over the distance "
-    "of its ends (1 = straight); precision and recall: fractions (0-1); fit: wall-clock seconds of the model's fit"
+    "units: nats per example, in the data's units (the preprocessing's log-Jacobian included); for integer grey "
+    "levels (dequantised) log p(x) is the log-probability of the integers, by uniform dequantisation (a lower "
+    "bound), and bits/dim is -log2 of it per value, the convention of published 8-bit numbers; recon. MSE in "
+    "squared data units per value; path ratio (x): decoded path length over the distance of its ends "
+    "(1 = straight); precision and recall: fractions (0-1); fit: wall-clock seconds of the model's fit"
 )
 
 
@@ -89,10 +88,11 @@ def evaluate_estimator(
 ) -> dict:
     """:func:`vaelab.metrics.evaluate` of a fitted estimator on raw data (its model space is used).
 
-    In the data's units (:func:`vaelab.metrics.to_data_units`), with ``bits_per_dim_discrete`` for
-    integer data. ``clock`` (a :class:`~vaelab.metrics.evaluate.Stopwatch`) gets a lap per stage:
-    ``model_space`` (preprocessing the rows), evaluate's, ``mse_in_data_units`` and
-    ``bits_per_dim_discrete``.
+    In the data's units (:func:`vaelab.metrics.to_data_units`); every density is scored at the
+    estimator's scored values (``to_model_space(X, scored=True)``: for dequantised integer data, a
+    point in each integer's bin, the same for every model fitted with the same seed). ``clock`` (a
+    :class:`~vaelab.metrics.evaluate.Stopwatch`) gets a lap per stage: ``model_space``
+    (preprocessing the rows), evaluate's, and ``mse_in_data_units``.
     """
     if estimator.conditioning.conditional:
         raise ConfigError(
@@ -100,8 +100,8 @@ def evaluate_estimator(
             "score_samples(X, y) (log p(x|y), nats) and sample(n, y=...)"
         )
     clock = clock or Stopwatch()
-    A_test = torch.from_numpy(estimator.to_model_space(X_test))
-    A_train = None if X_train is None else torch.from_numpy(estimator.to_model_space(X_train))
+    A_test = torch.from_numpy(estimator.to_model_space(X_test, scored=True))
+    A_train = None if X_train is None else torch.from_numpy(estimator.to_model_space(X_train, scored=True))
     clock.lap("model_space")
     metrics = evaluate(
         estimator.module_.cpu(),
@@ -115,37 +115,9 @@ def evaluate_estimator(
     raw = np.asarray(X_test, dtype=np.float64)
     mse = float(np.mean((estimator.reconstruct(X_test).astype(np.float64).reshape(raw.shape) - raw) ** 2))
     log_det = estimator.preprocessing_.log_abs_det_jacobian(estimator.n_features_in_)
-    metrics = to_data_units(metrics, log_det, mse)
+    metrics = to_data_units(metrics, log_det, mse, levels=estimator.preprocessing_.levels)
     clock.lap("mse_in_data_units")
-    levels = integer_levels(estimator, X_test)
-    if levels is not None and log_det is not None and estimator.has_likelihood:
-        u = np.random.default_rng(seed).random(raw.shape)  # uniform dequantisation noise, [0, 1) per value
-        A = torch.from_numpy(estimator.to_model_space((raw + u) * ((levels - 1) / levels)))
-        metrics["bits_per_dim_discrete"] = dequantised_bits_per_dim(
-            estimator.module_, A, log_det, levels, n_iw_samples=n_iw_samples, seed=seed
-        )
-        clock.lap("bits_per_dim_discrete")
     return metrics
-
-
-def integer_levels(estimator, X) -> int | None:
-    """How many integer values 0..M each feature of ``X`` can take (M + 1), or None for other data.
-
-    8-bit data (uint8) have 256; data scaled by an integer ``pixel_max`` M whose values are
-    integers in 0..M have M + 1 (scikit-learn's digits: 17). Binarised data have none.
-    """
-    pre = estimator.preprocessing_
-    if pre.binarize != "none":
-        return None
-    raw = np.asarray(X)
-    if pre.kind == "scale" and pre.pixel_max is not None and float(pre.pixel_max).is_integer():
-        top = int(pre.pixel_max)
-    elif raw.dtype == np.uint8:
-        top = 255
-    else:
-        return None
-    integers = raw.dtype.kind in "iu" or bool(np.all(raw == np.round(raw)))
-    return top + 1 if integers and raw.min() >= 0 and raw.max() <= top else None
 
 
 def summary_row(name: str, metrics: dict, fit_seconds: float | None = None) -> dict:
@@ -157,7 +129,7 @@ def summary_row(name: str, metrics: dict, fit_seconds: float | None = None) -> d
         "elbo": metrics["elbo"]["value"],
         "log_likelihood": metrics["log_likelihood"]["value"],
         "log_likelihood_estimator": metrics["log_likelihood"].get("estimator"),
-        "bits_per_dim_discrete": (metrics.get("bits_per_dim_discrete") or {}).get("value"),
+        "bits_per_dim": metrics["bits_per_dim"].get("value"),
         "rate": metrics["kl"]["value"],
         "distortion": metrics["reconstruction"]["value"],
         "path_ratio": metrics["continuity"]["path_length_ratio"]["median"],
@@ -210,8 +182,8 @@ def calibration_row(results: list[ModelResult], X_train, X_test, *, k: int = 5, 
             f"the result for {first.name} has none; fit it with fit_and_evaluate"
         )
     rows = np.sort(np.random.default_rng(seed).permutation(len(X_train))[: len(X_test)])
-    reference = torch.from_numpy(first.estimator.to_model_space(np.asarray(X_train)[rows]))
-    real = torch.from_numpy(first.estimator.to_model_space(X_test))
+    reference = torch.from_numpy(first.estimator.to_model_space(np.asarray(X_train)[rows], scored=True))
+    real = torch.from_numpy(first.estimator.to_model_space(X_test, scored=True))
     result = calibration(reference, real, first.feature_space, k).to_dict()
     seconds = time.perf_counter() - start
     return {"model": CALIBRATION_ROW, "k": k, "n_reference": len(rows), **result, "seconds": seconds}
@@ -243,7 +215,7 @@ def fit_and_evaluate(name, estimator, X_train, X_test, n_iw_samples: int, seed: 
     estimator.fit(X_train)
     clock.lap("fit")
     if feature_space is None:
-        A_train = torch.from_numpy(estimator.to_model_space(X_train))
+        A_train = torch.from_numpy(estimator.to_model_space(X_train, scored=True))
         feature_space = FeatureSpace.fit(A_train, min(COMPARISON_COMPONENTS, *A_train.shape))
         clock.lap("feature_space")
     metrics = evaluate_estimator(

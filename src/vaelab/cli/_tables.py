@@ -25,19 +25,14 @@ def format_cell(value) -> str:
 def metric_rows(metrics: dict) -> list[dict]:
     """Flatten an evaluation dict to (metric, value, unit) rows for the terminal."""
     rows = []
-    for key in ("log_likelihood", "elbo", "reconstruction", "kl", "bits_per_dim", "bits_per_dim_discrete", "mse"):
-        if key not in metrics:  # bits_per_dim_discrete: integer data only
-            continue
+    for key in ("log_likelihood", "elbo", "reconstruction", "kl", "bits_per_dim", "mse"):
         entry = metrics[key]
-        protocol = entry.get("protocol")
         rows.append(
             {
                 "metric": key,
                 "value": entry["value"],
                 "unit": entry["unit"],
-                "detail": f"{protocol.split(':')[0]}: an upper bound, the dequantised density"
-                if protocol
-                else entry.get("estimator") or entry.get("definition") or entry.get("reason"),
+                "detail": entry.get("estimator") or entry.get("definition") or entry.get("reason"),
             }
         )
     active = metrics["active_units"]

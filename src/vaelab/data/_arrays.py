@@ -303,3 +303,22 @@ def image_pixel_max(X: np.ndarray) -> float | None:
     if X.dtype.kind in "iu":
         return 255.0 if hi <= 255 else None
     return 1.0 if hi <= 1 else None
+
+
+def mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and floored std in one chunked pass (Chan et al.'s merge, float64)."""
+    n, mean, m2 = 0, 0.0, 0.0
+    for _, chunk in row_chunks(X):
+        c = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), -1)
+        n_c, mean_c = len(c), c.mean(axis=0)
+        m2_c = ((c - mean_c) ** 2).sum(axis=0)
+        delta = mean_c - mean
+        total = n + n_c
+        mean = mean + delta * (n_c / total)
+        m2 = m2 + m2_c + delta**2 * (n * n_c / total)
+        n = total
+    std = np.sqrt(m2 / n)  # population std (ddof=0), as scikit-learn's StandardScaler
+    # Constant features (std zero up to rounding) keep std 1: they map to x - mean, 0 on the
+    # training data, instead of dividing by ~0 and blowing up on any other value.
+    constant = std <= 1e-7 * np.abs(mean) + 1e-30
+    return np.asarray(mean), np.where(constant, 1.0, std)

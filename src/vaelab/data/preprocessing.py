@@ -11,6 +11,15 @@ Binarisation (only after ``"scale"``) turns grey levels into {0, 1}: ``"threshol
 binarised MNIST of Salakhutdinov & Murray, 2008) or ``"dynamic"`` (a fresh draw every epoch;
 flagged here, applied by the trainer, so `transform` returns the probabilities).
 
+Uniform dequantisation (``dequantize=True``, only after ``"scale"`` of integers 0..M) treats each
+integer x as the bin [x, x + 1) of a continuous variable, mapped to [0, 1) by dividing by M + 1:
+`transform` gives the bin's centre (x + 1/2) / (M + 1), ``transform(X, noise=True)`` a point drawn
+uniformly in the bin and keyed on the example (`keyed_noise`), the values a density is scored at;
+the trainer draws a fresh point every batch. A density p of those values bounds the probability of
+the integers: log P(x) >= E_u log p((x + u) / (M + 1)) - D log(M + 1) (Theis, van den Oord &
+Bethge, 2016, "A note on the evaluation of generative models"), so a continuous model cannot win
+by putting narrow peaks on the integers.
+
 Every method works on any slice of a (possibly memory-mapped) array and never modifies its input.
 """
 
@@ -26,13 +35,16 @@ from typing import Literal, TypeGuard
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ._arrays import check_numeric, image_pixel_max, row_chunks
+from ._arrays import check_numeric, image_pixel_max, mean_std, row_chunks
 from .images import ImageFolder
+from .keyed_noise import static_uniforms
 
 KINDS = ("none", "scale", "standardize")  # what a fitted Preprocessing is (and to_dict stores)
 CHOICES = ("auto", *KINDS)  # what a user may ask `fit` for
 BINARIZE = ("none", "threshold", "static", "dynamic")
 Binarize = Literal["none", "threshold", "static", "dynamic"]  # BINARIZE, as a type
+DEQUANTIZE = ("auto", "uniform", "none")  # what a user may ask `fit` for; a fitted one stores a bool
+Dequantize = Literal["auto", "uniform", "none"]
 
 
 def auto_kind(sample_shape: tuple[int, ...], dtype, pixel_max: float | None) -> Literal["scale", "standardize"]:
@@ -58,6 +70,10 @@ def _is_real(v) -> TypeGuard[float]:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _is_integer(v) -> bool:
+    return _is_real(v) and float(v).is_integer() and v >= 1
+
+
 def _as_batch(X, where: str) -> np.ndarray:
     if not isinstance(X, ImageFolder):  # a lazy image folder is decoded chunk by chunk below
         X = np.asarray(X)  # no copy: memory-mapped slices stay on disk until read below
@@ -65,37 +81,6 @@ def _as_batch(X, where: str) -> np.ndarray:
     if X.ndim < 2:
         raise DataError(f"{where}: X has shape {X.shape}; pass a batch of shape (n_samples, ...)")
     return X
-
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser on uint64 arrays (numpy integer arithmetic wraps modulo 2**64)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def static_uniforms(P: np.ndarray, seed: int) -> np.ndarray:
-    """Uniforms in [0, 1) that depend only on ``seed`` and each row's values.
-
-    A fixed Bernoulli draw ``u < p`` must give an example the same binarisation in every batch,
-    order, epoch and process, without knowing its index; so the draw is keyed on a hash of the
-    example itself. (Exact duplicate examples therefore share one draw.)
-
-    Parameters
-    ----------
-    P : ndarray of shape (n_samples, n_features), float32
-    seed : int
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_features), float64
-    """
-    seed_key = np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)  # Python ints: no overflow warning
-    cols = _mix(np.arange(P.shape[1], dtype=np.uint64) + seed_key)  # (d,)
-    bits = np.ascontiguousarray(P, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    row_key = _mix(bits ^ cols).sum(axis=1, dtype=np.uint64)  # (n,), a hash of the whole row
-    z = _mix(row_key[:, None] ^ _mix(cols))  # (n, d)
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 @dataclass(frozen=True)
@@ -112,7 +97,8 @@ class Preprocessing:
     mean: tuple[float, ...] | None = None  # standardize: per-feature mean, length n_features
     std: tuple[float, ...] | None = None  # standardize: per-feature std, floored, all > 0
     threshold: float = 0.5  # binarize="threshold": 1 where the scaled value is above it
-    seed: int = 0  # binarize="static": picks the fixed draw
+    seed: int = 0  # binarize="static" and dequantize: picks the fixed draws
+    dequantize: bool = False  # integers 0..pixel_max as bins of width 1 (see the module docstring)
 
     def __post_init__(self) -> None:
         def bad(field: str, need: str) -> ConfigError:
@@ -133,6 +119,14 @@ class Preprocessing:
             object.__setattr__(self, "pixel_max", float(self.pixel_max))
         elif self.pixel_max is not None:
             raise bad("pixel_max", f"None for kind={self.kind!r}")
+        if not isinstance(self.dequantize, bool):
+            raise bad("dequantize", "true or false")
+        if self.dequantize and not (self.kind == "scale" and self.binarize == "none" and _is_integer(self.pixel_max)):
+            raise ConfigError(
+                "dequantize needs preprocessing='scale' with an integer pixel_max and binarize='none' (it treats "
+                f"the integers 0..pixel_max as bins); got kind={self.kind!r}, pixel_max={self.pixel_max!r}, "
+                f"binarize={self.binarize!r}"
+            )
         for name in ("mean", "std"):
             value = getattr(self, name)
             if self.kind != "standardize":
@@ -167,6 +161,7 @@ class Preprocessing:
         pixel_max: float | None = None,
         threshold: float = 0.5,
         seed: int = 0,
+        dequantize: Dequantize = "none",
     ) -> Preprocessing:
         """Fit on training data, reading it in chunks (memory-mapped arrays stay on disk).
 
@@ -183,7 +178,11 @@ class Preprocessing:
             Required for ``"scale"`` (use ``Dataset.pixel_max``); ignored by ``"standardize"``
             and ``"none"``. Values must lie in [0, pixel_max].
         threshold, seed
-            For ``binarize="threshold"`` and ``"static"``.
+            For ``binarize="threshold"`` and ``"static"``; ``seed`` also keys the dequantisation noise.
+        dequantize : {"auto", "uniform", "none"}
+            ``"uniform"``: the values are integers 0..pixel_max, treated as bins (module docstring);
+            ``"auto"``: so when ``"scale"`` meets integers with an integer ``pixel_max`` >= 2 (grey
+            levels, e.g. 8-bit images) and no binarisation.
 
         Returns
         -------
@@ -193,6 +192,8 @@ class Preprocessing:
             raise ConfigError(f"preprocessing must be one of {', '.join(map(repr, CHOICES))}; got {kind!r}")
         if binarize not in BINARIZE:
             raise ConfigError(f"binarize must be one of {', '.join(map(repr, BINARIZE))}; got {binarize!r}")
+        if dequantize not in DEQUANTIZE:
+            raise ConfigError(f"dequantize must be one of {', '.join(map(repr, DEQUANTIZE))}; got {dequantize!r}")
         X = _as_batch(X, "Preprocessing.fit")
         if len(X) == 0:
             raise DataError("Preprocessing.fit: X has no samples")
@@ -203,6 +204,11 @@ class Preprocessing:
             if pixel_max is None and (len(sample_shape) == 3 or X.dtype == np.uint8):
                 pixel_max = image_pixel_max(X)
             kind = auto_kind(sample_shape, X.dtype, pixel_max)
+        if dequantize == "uniform" and kind != "scale":
+            raise ConfigError(
+                f"dequantize='uniform' treats integers 0..pixel_max as bins, which needs preprocessing='scale' "
+                f"(got {kind!r}); pass preprocessing='scale' with pixel_max, or dequantize='none'"
+            )
         if binarize != "none" and kind != "scale":
             why = (
                 f"preprocessing='auto' chose {kind!r}: the data are not images or uint8 of a known range"
@@ -222,23 +228,40 @@ class Preprocessing:
                 )
             fitted = cls("scale", binarize, pixel_max, threshold=threshold, seed=seed)
             full_scale = float(pixel_max)  # = fitted.pixel_max
-            if X.dtype.kind == "u" and np.iinfo(X.dtype).max <= full_scale:
-                return fitted  # every value of the dtype is in range (uint8, 255): no pass over the data
-            lo, hi = np.inf, -np.inf
-            for _, chunk in row_chunks(X):
-                lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
-            if lo < 0 or hi > full_scale:
+            integers = X.dtype.kind in "ub"
+            if not (X.dtype.kind == "u" and np.iinfo(X.dtype).max <= full_scale):
+                # not every value of the dtype is in range (as uint8 is for 255): one pass over the data
+                lo, hi, integers = np.inf, -np.inf, dequantize != "none" and binarize == "none"
+                for _, chunk in row_chunks(X):
+                    lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
+                    integers = integers and bool(np.array_equal(chunk, np.floor(chunk)))
+                if lo < 0 or hi > full_scale:
+                    raise DataError(
+                        f"Preprocessing.fit: values span [{lo:g}, {hi:g}] but preprocessing='scale' maps "
+                        f"[0, {pixel_max:g}] to [0, 1]; pass the right pixel_max or use preprocessing='standardize'"
+                    )
+            if dequantize == "uniform" and not (integers and _is_integer(full_scale) and binarize == "none"):
                 raise DataError(
-                    f"Preprocessing.fit: values span [{lo:g}, {hi:g}] but preprocessing='scale' maps "
-                    f"[0, {pixel_max:g}] to [0, 1]; pass the right pixel_max or use preprocessing='standardize'"
+                    "dequantize='uniform' treats integers 0..pixel_max as bins, but "
+                    + (f"binarize={binarize!r} " if binarize != "none" else "")
+                    + ("the values are not all integers" if not integers else f"pixel_max={pixel_max:g} is not")
+                    + "; pass dequantize='none'"
                 )
+            grey_levels = integers and binarize == "none" and _is_integer(full_scale) and full_scale >= 2
+            if dequantize == "uniform" or (dequantize == "auto" and grey_levels):
+                return cls("scale", binarize, pixel_max, threshold=threshold, seed=seed, dequantize=True)
             return fitted
         if kind == "standardize":
-            mean, std = _mean_std(X)
+            mean, std = mean_std(X)
             return cls("standardize", binarize, None, tuple(mean), tuple(std), threshold, seed)
         return cls("none", binarize, None, threshold=threshold, seed=seed)
 
     # -- applying -------------------------------------------------------------------------
+    @property
+    def levels(self) -> int | None:
+        """Integer values each feature takes when dequantised (``pixel_max + 1``: 256 for 8-bit data), else None."""
+        return int(self.pixel_max) + 1 if self.dequantize and self.pixel_max is not None else None
+
     @property
     def n_features(self) -> int | None:
         """Features the fitted mean/std expect; None when any width is accepted."""
@@ -260,7 +283,7 @@ class Preprocessing:
             )
         return flat
 
-    def transform(self, X, dtype=np.float32) -> np.ndarray:
+    def transform(self, X, dtype=np.float32, *, noise: bool = False) -> np.ndarray:
         """Raw values -> model space.
 
         Parameters
@@ -270,14 +293,21 @@ class Preprocessing:
         dtype : float32 or float64
             Of the result (float64 where an exact likelihood needs it, e.g. PCA on float64 data).
 
+        noise : bool
+            With ``dequantize``: a point drawn uniformly in each value's bin, keyed on the example and
+            ``seed`` (the values a density scores), instead of the bin's centre. Ignored otherwise.
+
         Returns
         -------
         ndarray of the same shape, ``dtype``
-            In [0, 1] after ``"scale"``; {0, 1} after ``"threshold"``/``"static"``.
+            In [0, 1] after ``"scale"`` (in (0, 1) dequantised); {0, 1} after ``"threshold"``/``"static"``.
         """
         shape = np.shape(X)
         flat = self._flat_copy(X, "Preprocessing.transform", dtype)
-        if self.kind == "scale":
+        if self.dequantize:
+            flat += static_uniforms(flat, self.seed).astype(flat.dtype) if noise else flat.dtype.type(0.5)
+            flat /= flat.dtype.type(self.levels)
+        elif self.kind == "scale":
             flat /= flat.dtype.type(self.pixel_max)
         elif self.kind == "standardize":
             mean, std = self._mean_std_arrays
@@ -302,7 +332,10 @@ class Preprocessing:
         """
         shape = np.shape(X)
         flat = self._flat_copy(X, "Preprocessing.inverse_transform")
-        if self.kind == "scale":
+        if self.dequantize:  # a bin's centre maps back to its integer
+            flat *= np.float32(self.levels)
+            flat -= np.float32(0.5)
+        elif self.kind == "scale":
             flat *= np.float32(self.pixel_max)
         elif self.kind == "standardize":
             mean, std = self._mean_std_arrays
@@ -317,8 +350,9 @@ class Preprocessing:
         A density the model gives in model space becomes one in the data's (raw) units by
         ``log p_raw(x) = log p_model(transform(x)) + log_abs_det_jacobian(n_features)``. Every
         kind is an affine map, so the term is the same for every example:
-        ``-n_features * log(pixel_max)`` for ``"scale"``, ``-sum(log std)`` for
-        ``"standardize"``, 0 for ``"none"``.
+        ``-n_features * log(pixel_max)`` for ``"scale"`` (``log(pixel_max + 1)`` dequantised: then
+        the result, at ``transform(X, noise=True)``, is a bound on the integers' log-probability),
+        ``-sum(log std)`` for ``"standardize"``, 0 for ``"none"``.
 
         Parameters
         ----------
@@ -349,7 +383,7 @@ class Preprocessing:
             return -float(np.sum(np.log(np.asarray(self.std, dtype=np.float64))))
         if n_features is None:
             raise ConfigError("preprocessing='scale' applies to any width: pass n_features (values per example)")
-        return -int(n_features) * math.log(self.pixel_max)
+        return -int(n_features) * math.log(self.levels or self.pixel_max)
 
     # -- saving ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -371,25 +405,6 @@ class Preprocessing:
         if "kind" not in d:
             raise ConfigError("preprocessing has no 'kind' field")
         return cls(**d)
-
-
-def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and floored std in one chunked pass (Chan et al.'s merge, float64)."""
-    n, mean, m2 = 0, 0.0, 0.0
-    for _, chunk in row_chunks(X):
-        c = np.asarray(chunk, dtype=np.float64).reshape(len(chunk), -1)
-        n_c, mean_c = len(c), c.mean(axis=0)
-        m2_c = ((c - mean_c) ** 2).sum(axis=0)
-        delta = mean_c - mean
-        total = n + n_c
-        mean = mean + delta * (n_c / total)
-        m2 = m2 + m2_c + delta**2 * (n * n_c / total)
-        n = total
-    std = np.sqrt(m2 / n)  # population std (ddof=0), as scikit-learn's StandardScaler
-    # Constant features (std zero up to rounding) keep std 1: they map to x - mean, 0 on the
-    # training data, instead of dividing by ~0 and blowing up on any other value.
-    constant = std <= 1e-7 * np.abs(mean) + 1e-30
-    return np.asarray(mean), np.where(constant, 1.0, std)
 
 
 def default_preprocessing(dataset) -> str:

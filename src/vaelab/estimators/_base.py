@@ -80,7 +80,9 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
         pixel_max = self.pixel_max
         if self.preprocessing == "scale" and pixel_max is None:
             pixel_max = image_pixel_max(X)
-        return Preprocessing.fit(X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed)
+        return Preprocessing.fit(
+            X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed, dequantize=self.dequantize
+        )
 
     def _set_fitted(
         self, module: LatentModel, preprocessing: Preprocessing, sample_shape, conditioning: Conditioning, seed: int
@@ -145,10 +147,14 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
         self._check_fitted()
         return check_input(X, self.sample_shape_, type(self).__name__)
 
-    def to_model_space(self, X, dtype=np.float32) -> np.ndarray:
-        """Raw samples ``(n, *sample_shape)`` -> the module's input, ``dtype`` ``(n, n_features_in_)``."""
+    def to_model_space(self, X, dtype=np.float32, *, scored: bool = False) -> np.ndarray:
+        """Raw samples ``(n, *sample_shape)`` -> the module's input, ``dtype`` ``(n, n_features_in_)``.
+
+        ``scored``: the values a density is scored at. They differ only for dequantised data: a point
+        drawn in each integer's bin, keyed on the example and the fit's seed, instead of its centre.
+        """
         X = self._check_X(X)
-        return self.preprocessing_.transform(X, dtype).reshape(len(X), -1)
+        return self.preprocessing_.transform(X, dtype, noise=scored).reshape(len(X), -1)
 
     def _in_units(self, scores: np.ndarray, space: str) -> np.ndarray:
         """Model-space log-likelihoods ``(n,)`` in nats, in the units ``space`` names.

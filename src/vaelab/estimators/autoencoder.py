@@ -35,6 +35,7 @@ class Autoencoder(NeuralEstimator):
         preprocessing: str = "auto",
         pixel_max: float | None = None,
         binarize: str = "none",
+        dequantize: str = "auto",
         epochs: int | None = None,
         batch_size: int = 128,
         lr: float = 1e-3,
@@ -64,7 +65,7 @@ class Autoencoder(NeuralEstimator):
         autoencoder has none): compare it only between autoencoders with the same likelihood
         and preprocessing. ``y`` is ignored.
         """
-        A = self.to_model_space(X)
+        A = self.to_model_space(X, scored=True)
         module = self.module_
 
         def log_lik(rows):

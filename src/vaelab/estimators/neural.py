@@ -26,6 +26,33 @@ from ._base import LatentEstimator, check_fit_array
 _MIN_VALIDATION_ROWS = 50
 
 
+def _batch_map(preprocessing: Preprocessing, compact: bool):
+    """The per-batch map of stored rows to the model's input, or None: the identity.
+
+    ``compact``: the rows are raw 8-bit values (scaled here, batch by batch); otherwise they are
+    model space already. Dynamic binarisation draws each value from Bernoulli(p); dequantisation
+    moves each integer's bin centre to a uniform point in its bin, afresh every batch.
+    """
+    dynamic, levels = preprocessing.binarize == "dynamic", preprocessing.levels
+    if not compact:
+        if levels is not None:
+            width = 1.0 / levels
+            return lambda batch: batch + (torch.rand_like(batch) - 0.5) * width
+        return torch.bernoulli if dynamic else None
+    if preprocessing.pixel_max is None:  # Preprocessing refuses kind="scale" without one
+        raise ConfigError("preprocessing='scale' needs pixel_max")
+    if levels is not None:
+        inv = 1.0 / levels
+        return lambda batch: (batch.float() + torch.rand(batch.shape, device=batch.device)) * inv
+    inv = 1.0 / preprocessing.pixel_max
+
+    def prepare(batch):
+        batch = batch.float() * inv
+        return torch.bernoulli(batch) if dynamic else batch
+
+    return prepare
+
+
 def stored_rows(X: np.ndarray, preprocessing: Preprocessing, device):
     """``X`` as one stored tensor ``(n, d)`` in its own row order; the per-batch map to model space; the value range.
 
@@ -34,7 +61,6 @@ def stored_rows(X: np.ndarray, preprocessing: Preprocessing, device):
     reads them. Other data are preprocessed chunk by chunk into one new float32 array.
     """
     flat = X.reshape(len(X), -1)
-    dynamic = preprocessing.binarize == "dynamic"
     compact = preprocessing.kind == "scale" and X.dtype == np.uint8
     as_is = compact or (
         X.dtype == np.float32 and preprocessing.kind == "none" and preprocessing.binarize in ("none", "dynamic")
@@ -50,17 +76,11 @@ def stored_rows(X: np.ndarray, preprocessing: Preprocessing, device):
         # a read-only array (e.g. a small memory-mapped file) is shared, never written
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         rows = torch.from_numpy(stored).to(device)
-    if not compact:
-        return rows, (torch.bernoulli if dynamic else None), (low, high)
-    if preprocessing.pixel_max is None:  # Preprocessing refuses kind="scale" without one
-        raise ConfigError("preprocessing='scale' needs pixel_max")
-    inv = 1.0 / preprocessing.pixel_max
-
-    def prepare(batch):
-        batch = batch.float() * inv
-        return torch.bernoulli(batch) if dynamic else batch
-
-    return rows, prepare, (low * inv, high * inv)
+    if preprocessing.dequantize:
+        low, high = 0.0, 1.0  # a point anywhere in the bins of the values 0..pixel_max
+    elif compact and preprocessing.pixel_max is not None:  # 8-bit rows, scaled batch by batch
+        low, high = low / preprocessing.pixel_max, high / preprocessing.pixel_max
+    return rows, _batch_map(preprocessing, compact), (low, high)
 
 
 def mapped_rows(X, preprocessing: Preprocessing, order: np.ndarray, n_val: int, device):
@@ -77,8 +97,7 @@ def mapped_rows(X, preprocessing: Preprocessing, order: np.ndarray, n_val: int, 
             model_space = transform(chunk)
             low, high = min(low, float(model_space.min())), max(high, float(model_space.max()))
     X_val = MappedRows(X, order[:n_val], transform, device) if n_val else None
-    prepare = torch.bernoulli if preprocessing.binarize == "dynamic" else None
-    return MappedRows(X, order[n_val:], transform, device), X_val, prepare, (low, high)
+    return MappedRows(X, order[n_val:], transform, device), X_val, _batch_map(preprocessing, False), (low, high)
 
 
 def training_rows(X, preprocessing: Preprocessing, order: np.ndarray, n_val: int, labels: np.ndarray | None, device):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..data.preprocessing import BINARIZE, CHOICES
+from ..data.preprocessing import BINARIZE, CHOICES, DEQUANTIZE
 from ..errors import ConfigError
 from ..likelihoods import LIKELIHOODS
 from ..models import ARCHITECTURES, OBJECTIVES, PRIORS
@@ -262,6 +262,16 @@ BINARIZE_ = Param(
     "(the usual protocol for likelihood benchmarks).",
     lambda n, v: check_choice(n, v, BINARIZE),
 )
+DEQUANTIZE_ = Param(
+    "dequantize",
+    "auto",
+    "{" + ", ".join(f'"{k}"' for k in DEQUANTIZE) + "}",
+    "Integer grey levels 0..pixel_max as bins of width 1: trained on a uniform point in each bin, "
+    "scored as the probability of the integers (a lower bound, in nats; the 8-bit bits/dim convention). "
+    '``"auto"``: for scaled integer data with pixel_max >= 2 and no binarisation (images of grey levels), '
+    "so that no density can win by peaking on the integers.",
+    lambda n, v: check_choice(n, v, DEQUANTIZE),
+)
 EPOCHS = _knob(
     "epochs",
     "int or None",
@@ -350,6 +360,7 @@ PCA_PARAMS = ParamTable(
         LATENT_DIM,
         PREPROCESSING,
         PIXEL_MAX,
+        DEQUANTIZE_,
         dataclasses.replace(RANDOM_STATE, doc="Seeds :meth:`sample` when it is not given its own ``random_state``."),
     )
 )
@@ -363,6 +374,7 @@ AUTOENCODER_PARAMS = ParamTable(
         PREPROCESSING,
         PIXEL_MAX,
         BINARIZE_,
+        DEQUANTIZE_,
         EPOCHS,
         BATCH_SIZE,
         LR,

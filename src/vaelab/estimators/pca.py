@@ -66,7 +66,13 @@ class PCA(LatentEstimator):
     module_: PPCA
 
     def __init__(
-        self, *, latent_dim: int = 2, preprocessing: str = "auto", pixel_max: float | None = None, random_state=None
+        self,
+        *,
+        latent_dim: int = 2,
+        preprocessing: str = "auto",
+        pixel_max: float | None = None,
+        dequantize: str = "auto",
+        random_state=None,
     ):
         store_params(self, locals())
 
@@ -84,7 +90,8 @@ class PCA(LatentEstimator):
                 f"X holds a value of magnitude {largest:.3g}, over the {_MAX_ABS:g} PCA can fit (its float32 "
                 "differences and squares overflow); rescale X, e.g. divide it by its largest value, and fit again"
             )
-        preprocessing = self._fit_preprocessing(X, seed=0)
+        seed = seed_from(self.random_state)  # also keys the dequantisation noise, as for the networks
+        preprocessing = self._fit_preprocessing(X, seed)
         A = preprocessing.transform(X, np.float64 if X.dtype == np.float64 else np.float32).reshape(len(X), -1)
         limit = min(A.shape)
         if self.latent_dim > limit:  # an int >= 1 already: _check_params
@@ -97,11 +104,17 @@ class PCA(LatentEstimator):
         if not np.ptp(A, axis=0).any():
             raise DataError("every sample of X is the same: there is no variance for PCA to model")
         mean, components, variances, noise = principal_moments(A, k)
+        if preprocessing.levels is not None:
+            # Dequantised: x + u with u uniform over each bin adds the bin's variance 1 / (12 levels^2)
+            # to every direction of the covariance of the bin centres A, and the PPCA fitted to these
+            # moments is the exact maximiser of E_u log p(x + u) (the fitted density's dequantised bound).
+            bin_variance = 1.0 / (12.0 * preprocessing.levels**2)
+            variances, noise = variances + bin_variance, noise + bin_variance
         # Only a numerically rank-deficient X (noise variance at rounding level, or 0) gets a floor:
         # there the exact density would be infinite. Any resolvable noise variance is kept as is.
         noise = max(noise, float(variances[0]) * np.finfo(np.float64).eps * A.shape[1])
         module = PPCA.from_moments(mean, components, variances, noise)
-        self._set_fitted(module, preprocessing, sample_shape, Unconditional(), seed_from(self.random_state))
+        self._set_fitted(module, preprocessing, sample_shape, Unconditional(), seed)
         self._fit_code_mixture(X, seed=0)
         return self
 
@@ -123,11 +136,13 @@ class PCA(LatentEstimator):
         ``space="data"`` (the default): the density of ``X`` in its own units, the preprocessing's
         log-Jacobian included, so that with ``preprocessing="none"`` it equals scikit-learn's
         ``PCA.score_samples``; ``"model"``: the density of the preprocessed values. Computed in
-        float64 for float64 data.
+        float64 for float64 data. Dequantised integer data (``preprocessing_.dequantize``): the
+        density at a point drawn in each integer's bin (keyed on the example), which in ``"data"``
+        units is a lower bound, in expectation, on the log-probability of the integers.
         """
         self._labels(y, 0)
         dtype = np.float64 if np.asarray(X).dtype == np.float64 else np.float32
-        A = self.to_model_space(X, dtype)
+        A = self.to_model_space(X, dtype, scored=True)
         with torch.no_grad():
             parts = [
                 self.module_.exact_log_likelihood(torch.from_numpy(A[i : i + _CHUNK])) for i in range(0, len(A), _CHUNK)

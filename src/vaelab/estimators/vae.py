@@ -48,6 +48,7 @@ class VAE(NeuralEstimator):
         preprocessing: str = "auto",
         pixel_max: float | None = None,
         binarize: str = "none",
+        dequantize: str = "auto",
         epochs: int | None = None,
         batch_size: int = 128,
         lr: float = 1e-3,
@@ -125,10 +126,12 @@ class VAE(NeuralEstimator):
         K = ``n_samples``: a stochastic lower bound that tightens as K grows (K = 1 is the ELBO).
         ``space="data"`` (the default): a density of ``X`` in its own units, the preprocessing's
         log-Jacobian included (for binarised data: the probability of the binarised values);
-        ``"model"``: of the preprocessed values. Each example's noise is keyed on the example and
-        the seed fixed at fit (``seed_``): the same number alone, in any subset or order.
+        ``"model"``: of the preprocessed values. Dequantised integer data (``preprocessing_.dequantize``):
+        the density at a point drawn in each integer's bin, in ``"data"`` units a lower bound on the
+        log-probability of the integers. Each example's noise is keyed on the example and the seed
+        fixed at fit (``seed_``): the same number alone, in any subset or order.
         """
-        A = self.to_model_space(X)
+        A = self.to_model_space(X, scored=True)
         labels = self._labels(y, len(A))
         n_samples = check_int("n_samples", n_samples, 1)
         y_index = None if labels is None else torch.from_numpy(labels)

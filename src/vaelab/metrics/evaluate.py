@@ -221,7 +221,11 @@ def evaluate(
     if ll is None:
         bpd = _missing("bits/dim", _NO_DENSITY)
     else:
-        bpd = {"value": float(bits_per_dim(ll.double().mean(), d)), "unit": "bits/dim", "from": "log_likelihood"}
+        bpd = {
+            "value": float(bits_per_dim(ll.double().mean(), d)),
+            "unit": "bits/dim of the model-space density (continuous: not the 8-bit discrete convention)",
+            "from": "log_likelihood",
+        }
     mse = stat((decoded - x).pow(2).mean(1), "squared data units per feature", definition="decode(embed(x)).mean vs x")
 
     variances = posterior_mean_variance(model, x)
@@ -307,11 +311,6 @@ def evaluate(
                 "and bits/dim are not comparable with other likelihoods or published results; use "
                 "'continuous_bernoulli' or binarise the data"
             )
-    elif likelihood_name in ("gaussian", "continuous_bernoulli") and ll is not None:
-        notes.append(
-            "bits_per_dim is of a continuous density on the data as given, not comparable with "
-            "discrete (e.g. 8-bit, dequantised) results"
-        )
     if not probabilistic:
         notes.append(
             "autoencoder codes have no prior scale: the active-unit threshold (0.01) and the Lipschitz "
