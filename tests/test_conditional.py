@@ -77,7 +77,9 @@ def test_log_likelihood_is_conditional(cvae, labelled_digits):
 def test_string_labels_and_conv_networks(labelled_digits):
     X, y, _, _ = labelled_digits
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])[y[:300]]
-    model = ConditionalVAE(latent_dim=2, preprocessing="scale", pixel_max=16, channels=(8,), epochs=2, random_state=0)
+    model = ConditionalVAE(
+        latent_dim=2, preprocessing="scale", pixel_max=16, architecture="conv", channels=(8,), epochs=2, random_state=0
+    )
     model.fit(X[:300], names)
     assert model.module_.encoder.__class__.__name__ == "ConvEncoder"
     assert list(model.classes_) == sorted(set(names))

@@ -116,3 +116,11 @@ def test_a_comparison_reports_the_probability_of_the_integers(eight_bit):
     assert metrics["bits_per_dim"]["value"] == pytest.approx(-ll / (20 * math.log(2)))
     assert metrics["elbo"]["value"] <= ll < 0  # a probability of integers is at most 1
     np.testing.assert_allclose(vae.score_samples(X_test[10:20]), vae.score_samples(X_test)[10:20], rtol=1e-6)
+
+
+def test_a_bernoulli_decoder_is_not_dequantised(eight_bit):
+    X_train, _ = eight_bit
+    model = VAE(latent_dim=2, hidden=(8,), likelihood="bernoulli", epochs=1, random_state=0).fit(X_train)
+    assert not model.preprocessing_.dequantize  # grey levels as probabilities: there are no bins to fill
+    with pytest.raises(ConfigError, match="likelihood='bernoulli'"):
+        VAE(likelihood="bernoulli", dequantize="uniform", epochs=1).fit(X_train)

@@ -87,16 +87,17 @@ def test_bad_family_parameters(digits, params, match):
         VAE(epochs=1, **params).fit(digits[0])
 
 
-def test_conv_is_chosen_for_images_and_round_trips_their_shape(tmp_path):
+def test_conv_round_trips_the_image_shape_and_auto_is_the_mlp(tmp_path):
     images = load_digits().images[:400]  # (n, 8, 8) grey levels 0..16
     for cls in (VAE, Autoencoder):
-        model = cls(latent_dim=3, epochs=2, preprocessing="scale", pixel_max=16, random_state=0).fit(images)
+        model = cls(latent_dim=3, architecture="conv", epochs=2, preprocessing="scale", pixel_max=16, random_state=0)
+        model.fit(images)
         assert type(model.module_.encoder).__name__ == "ConvEncoder"
         assert model.reconstruct(images[:5]).shape == (5, 8, 8)  # the shape given to fit (issue 16)
         assert model.sample(4, random_state=0).shape == (4, 8, 8)
         model.save(tmp_path / cls.__name__)
         np.testing.assert_array_equal(load(tmp_path / cls.__name__).transform(images[:9]), model.transform(images[:9]))
-    mlp = VAE(architecture="mlp", epochs=1, preprocessing="scale", pixel_max=16).fit(images)
+    mlp = VAE(epochs=1, preprocessing="scale", pixel_max=16).fit(images)
     assert type(mlp.module_.encoder).__name__ == "Sequential"
     with pytest.raises(ConfigError, match="architecture='conv' needs image data"):
         VAE(architecture="conv", epochs=1).fit(images.reshape(400, 64) / 16)
@@ -105,7 +106,7 @@ def test_conv_is_chosen_for_images_and_round_trips_their_shape(tmp_path):
 def test_conv_on_32x32_rgb():
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(64, 3, 32, 32), dtype=np.uint8)
-    model = VAE(latent_dim=4, epochs=1, preprocessing="scale", random_state=0).fit(X)
+    model = VAE(latent_dim=4, architecture="conv", epochs=1, preprocessing="scale", random_state=0).fit(X)
     assert model.sample(2, random_state=0).shape == (2, 3, 32, 32)
 
 

@@ -32,7 +32,7 @@ from .runtime import seeded, world
 
 @dataclass
 class TrainConfig:
-    epochs: int | None = None  # passes over the data, an upper bound; None: max(50, enough for AUTO_STEPS steps)
+    epochs: int | None = None  # passes over the data, an upper bound; None: max(10, enough for AUTO_STEPS steps)
     batch_size: int = 128  # examples per gradient step
     lr: float = 1e-3  # Adam learning rate
     patience: int | None = 10  # epochs without validation improvement before stopping; None: never stop
@@ -64,11 +64,11 @@ AUTO_STEPS = 5_000
 
 
 def max_epochs(config: TrainConfig, n_train: int) -> int:
-    """``config.epochs``, or for None the larger of 50 epochs and the epochs of ``AUTO_STEPS`` Adam steps."""
+    """``config.epochs``, or for None the larger of 10 epochs and the epochs of ``AUTO_STEPS`` Adam steps."""
     if config.epochs is not None:
         return config.epochs
     steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
-    return max(50, math.ceil(AUTO_STEPS / steps_per_epoch))
+    return max(10, math.ceil(AUTO_STEPS / steps_per_epoch))
 
 
 def _adam(module: nn.Module, lr: float) -> torch.optim.Adam:

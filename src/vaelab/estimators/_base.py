@@ -80,8 +80,16 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
         pixel_max = self.pixel_max
         if self.preprocessing == "scale" and pixel_max is None:
             pixel_max = image_pixel_max(X)
+        dequantize = self.dequantize
+        if getattr(self, "likelihood", None) == "bernoulli":  # a probability of binary values: no bins to fill
+            if dequantize == "uniform":
+                raise ConfigError(
+                    "dequantize='uniform' makes the values continuous, which likelihood='bernoulli' (for binary "
+                    "values) does not model; use likelihood 'gaussian' or 'continuous_bernoulli', or dequantize='none'"
+                )
+            dequantize = "none"
         return Preprocessing.fit(
-            X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed, dequantize=self.dequantize
+            X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed, dequantize=dequantize
         )
 
     def _set_fitted(

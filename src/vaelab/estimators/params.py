@@ -159,7 +159,8 @@ ARCHITECTURE = Param(
     "architecture",
     "auto",
     '{"auto", ' + ", ".join(f'"{a}"' for a in ARCHITECTURES) + "}",
-    '``"auto"``: a CNN for images (n, C, H, W), an MLP for tables (n, d); ``"gated_mlp"``: '
+    '``"auto"``: an MLP, for tables and images alike (on a CPU about 5x faster per epoch than the CNN); '
+    '``"conv"``: a CNN for images (n, C, H, W); ``"gated_mlp"``: '
     "hidden layers h = (W x + b) * sigmoid(V x + c), as in the VampPrior experiments.",
     lambda n, v: check_choice(n, v, ("auto", *ARCHITECTURES)),
 )
@@ -276,7 +277,7 @@ EPOCHS = _knob(
     "epochs",
     "int or None",
     "Passes over the training data, an upper bound with early stopping (None: "
-    "at least 50, and enough for 5,000 Adam steps, so that small data sets converge too).",
+    "at least 10, and enough for 5,000 Adam steps, so that small data sets converge too).",
     optional(_positive_int),
     parse_optional_int,
 )

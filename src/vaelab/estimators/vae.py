@@ -81,12 +81,6 @@ class VAE(NeuralEstimator):
             **self._networks(sample_shape),
         )
 
-    def _networks(self, sample_shape: tuple[int, ...]) -> dict:
-        networks = super()._networks(sample_shape)
-        if self.top_latent_dim and self.architecture == "auto":
-            networks["architecture"] = "mlp"  # a two-level model has no CNN form: "auto" is the MLP, images too
-        return networks
-
     def _warn_if_collapsed(self, codes: np.ndarray) -> None:
         # A VAE's codes are its posterior means: their variance over data is Cov_x E[z|x].
         inactive, width = int((codes.var(axis=0) <= 0.01).sum()), codes.shape[1]
