@@ -37,10 +37,11 @@ def test_the_default_digits_comparison_reads_top_to_bottom():
     assert vae["log_likelihood"]["value"] > pca["log_likelihood"]["value"]
     for metrics in (pca, vae):
         assert metrics["elbo"]["value"] <= metrics["log_likelihood"]["value"]
-        assert metrics["units"]["space"] == "data"
+        assert metrics["units"]["space"] == "data" and metrics["units"]["dequantised_levels"] == 17
     assert pca["elbo"]["value"] == pytest.approx(pca["log_likelihood"]["value"], abs=1e-3)
     calibration = calibration_row(results, split.X_train, split.X_test)
     assert min(calibration[k] for k in ("precision", "recall", "coverage")) >= 0.9 and calibration["density"] >= 0.9
     # the KL term is what makes prior samples meaningful: the autoencoder's fall off the data
     vae_prior, ae_prior = vae["completeness"]["prior"], ae["completeness"]["prior"]
-    assert vae_prior["precision"] > ae_prior["precision"] + 0.1 and vae_prior["density"] > ae_prior["density"]
+    assert vae_prior["precision"] > ae_prior["precision"] + 0.05
+    assert vae_prior["density"] > ae_prior["density"] + 0.1 and vae_prior["coverage"] > ae_prior["coverage"] + 0.1
