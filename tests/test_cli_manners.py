@@ -134,3 +134,12 @@ def test_semicolon_csv_fits_with_the_data_flags_and_stdout_is_line_buffered(tmp_
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("True")  # stdout into a pipe, flushed per line
     assert load(tmp_path / "run").n_features_in_ == 3
+
+
+def test_off_a_terminal_a_long_fit_logs_its_first_and_last_epochs_not_every_one(capsys):
+    from vaelab import VAE
+
+    X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+    VAE(latent_dim=2, hidden=(4,), epochs=40, patience=None, verbose=1, random_state=0).fit(X)
+    lines = capsys.readouterr().err.strip().splitlines()  # pytest's captured stderr is not a terminal
+    assert [line.split(":")[0] for line in lines] == ["VAE epoch 1/40", "VAE epoch 40/40"]

@@ -124,3 +124,19 @@ def test_a_bernoulli_decoder_is_not_dequantised(eight_bit):
     assert not model.preprocessing_.dequantize  # grey levels as probabilities: there are no bins to fill
     with pytest.raises(ConfigError, match="likelihood='bernoulli'"):
         VAE(likelihood="bernoulli", dequantize="uniform", epochs=1).fit(X_train)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"kind": "none"},
+        {"kind": "scale", "pixel_max": 255, "dequantize": "none"},
+        {"kind": "scale", "pixel_max": 255, "dequantize": "uniform"},
+        {"kind": "standardize"},
+    ],
+)
+def test_transform_is_the_affine_map_pca_uses(eight_bit, options):
+    X_train, X_test = eight_bit
+    pre = Preprocessing.fit(X_train, **options)
+    offset, scale = pre.affine(20)
+    np.testing.assert_allclose(pre.transform(X_test, np.float64), (X_test - offset) / scale, rtol=1e-12)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,7 @@ class History:
 
 # Adam steps that ``epochs=None`` allows at least: small data sets need many passes to converge.
 AUTO_STEPS = 5_000
+LOG_SECONDS = 10.0  # off a terminal, the least time between two progress lines
 
 
 def max_epochs(config: TrainConfig, n_train: int) -> int:
@@ -238,9 +240,12 @@ def train(
     if progress.finished and progress.epoch < epochs and not _stopped_early(config, progress):
         progress.finished = False  # resumed with more epochs than the finished run had
     saved_epoch = progress.epoch if config.resume else 0
-    # A live bar on a terminal; elsewhere (a log file, CI) one line per epoch, never carriage returns.
+    # A live bar on a terminal; elsewhere (a log file, CI) plain lines, never carriage returns: the
+    # first epoch, then one at most every LOG_SECONDS, and the last, so a long fit logs a few dozen
+    # lines instead of one per epoch.
     report = config.progress and rank == 0
     live = report and sys.stderr.isatty()
+    last_line = -math.inf
     bar = tqdm(
         range(progress.epoch + 1, epochs + 1) if not progress.finished else [],
         desc=config.description,
@@ -271,11 +276,12 @@ def train(
                 else:
                     progress.waited += 1
             bar.set_postfix(postfix)
-            if report and not live:
-                line = ", ".join(f"{name} {value}" for name, value in postfix.items())
-                print(f"{config.description} epoch {epoch}/{epochs}: {line}", file=sys.stderr, flush=True)
             progress.epoch = epoch
             progress.finished = epoch == epochs or _stopped_early(config, progress)
+            if report and not live and (progress.finished or time.monotonic() - last_line >= LOG_SECONDS):
+                last_line = time.monotonic()
+                line = ", ".join(f"{name} {value}" for name, value in postfix.items())
+                print(f"{config.description} epoch {epoch}/{epochs}: {line}", file=sys.stderr, flush=True)
             if config.checkpoint is not None and world()[0] == 0:
                 _save(config.checkpoint, config, module, optimizer, progress, device)
                 saved_epoch = epoch

@@ -317,8 +317,15 @@ def mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean = mean + delta * (n_c / total)
         m2 = m2 + m2_c + delta**2 * (n * n_c / total)
         n = total
-    std = np.sqrt(m2 / n)  # population std (ddof=0), as scikit-learn's StandardScaler
-    # Constant features (std zero up to rounding) keep std 1: they map to x - mean, 0 on the
-    # training data, instead of dividing by ~0 and blowing up on any other value.
+    means = np.asarray(mean)
+    return means, floored_std(means, np.sqrt(m2 / n))  # population std (ddof=0), as scikit-learn's StandardScaler
+
+
+def floored_std(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``std`` (d,) with the constant features' (std zero up to rounding) set to 1.
+
+    They then map to x - mean, 0 on the training data, instead of dividing by ~0 and blowing up on
+    any other value.
+    """
     constant = std <= 1e-7 * np.abs(mean) + 1e-30
-    return np.asarray(mean), np.where(constant, 1.0, std)
+    return np.where(constant, 1.0, std)

@@ -35,7 +35,7 @@ from typing import Literal, TypeGuard
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ._arrays import check_numeric, image_pixel_max, mean_std, row_chunks
+from ._arrays import check_numeric, floored_std, image_pixel_max, mean_std, row_chunks
 from .images import ImageFolder
 from .keyed_noise import static_uniforms
 
@@ -162,6 +162,7 @@ class Preprocessing:
         threshold: float = 0.5,
         seed: int = 0,
         dequantize: Dequantize = "none",
+        moments: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Preprocessing:
         """Fit on training data, reading it in chunks (memory-mapped arrays stay on disk).
 
@@ -183,6 +184,9 @@ class Preprocessing:
             ``"uniform"``: the values are integers 0..pixel_max, treated as bins (module docstring);
             ``"auto"``: so when ``"scale"`` meets integers with an integer ``pixel_max`` >= 2 (grey
             levels, e.g. 8-bit images) and no binarisation.
+        moments : (mean, std), optional
+            The per-feature mean and population std of ``X`` (n_features,), when the caller has them:
+            ``"standardize"`` then makes no pass of its own over the data.
 
         Returns
         -------
@@ -252,7 +256,7 @@ class Preprocessing:
                 return cls("scale", binarize, pixel_max, threshold=threshold, seed=seed, dequantize=True)
             return fitted
         if kind == "standardize":
-            mean, std = mean_std(X)
+            mean, std = mean_std(X) if moments is None else (moments[0], floored_std(*moments))
             return cls("standardize", binarize, None, tuple(mean), tuple(std), threshold, seed)
         return cls("none", binarize, None, threshold=threshold, seed=seed)
 
@@ -342,6 +346,27 @@ class Preprocessing:
             flat *= std
             flat += mean
         return flat.reshape(shape)
+
+    def affine(self, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(offset, scale)``, each (n_features,) float64: `transform` without noise is ``(x - offset) / scale``.
+
+        Every kind is such a map (binarisation, applied after it, is not affine): ``(0, 1)`` for
+        ``"none"``, ``(0, pixel_max)`` for ``"scale"``, ``(-1/2, pixel_max + 1)`` dequantised,
+        ``(mean, std)`` for ``"standardize"``. PCA maps the moments of raw data with it, instead of
+        preprocessing a copy of the data.
+        """
+        if self.binarize != "none":
+            raise ConfigError(f"binarize={self.binarize!r} is not an affine map of the raw values")
+        offset, scale = np.zeros(n_features), np.ones(n_features)
+        if self.kind == "standardize" and self.mean is not None and self.std is not None:
+            if n_features != len(self.mean):
+                raise DataError(f"n_features is {n_features}, but this preprocessing was fitted on {len(self.mean)}")
+            offset[:], scale[:] = self.mean, self.std
+        elif self.levels is not None:
+            offset[:], scale[:] = -0.5, self.levels
+        elif self.kind == "scale" and self.pixel_max is not None:
+            scale[:] = self.pixel_max
+        return offset, scale
 
     # -- change of variables --------------------------------------------------------------
     def log_abs_det_jacobian(self, n_features: int | None = None) -> float | None:

@@ -76,7 +76,7 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
         if not hasattr(self, "module_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) before using it")
 
-    def _fit_preprocessing(self, X: np.ndarray, seed: int, binarize: Binarize = "none") -> Preprocessing:
+    def _fit_preprocessing(self, X: np.ndarray, seed: int, binarize: Binarize = "none", moments=None) -> Preprocessing:
         pixel_max = self.pixel_max
         if self.preprocessing == "scale" and pixel_max is None:
             pixel_max = image_pixel_max(X)
@@ -89,7 +89,13 @@ class LatentEstimator(SklearnConventions, TransformerMixin, BaseEstimator):
                 )
             dequantize = "none"
         return Preprocessing.fit(
-            X, kind=self.preprocessing, binarize=binarize, pixel_max=pixel_max, seed=seed, dequantize=dequantize
+            X,
+            kind=self.preprocessing,
+            binarize=binarize,
+            pixel_max=pixel_max,
+            seed=seed,
+            dequantize=dequantize,
+            moments=moments,
         )
 
     def _set_fitted(

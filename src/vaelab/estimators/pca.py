@@ -16,45 +16,70 @@ from .checks import check_int
 from .conditioning import Unconditional
 from .params import PCA_PARAMS
 
-_CHUNK = 4096  # rows per pass of the exact likelihood
+_CHUNK = 1024  # rows per step of a pass over the data: its float64 temporaries stay in the cache
 # The largest |value| PCA fits: past it, float32 differences and squares of the data overflow, and
 # a model file refuses preprocessing moments over 1e30 as corrupted (estimators/modelfile.py).
 _MAX_ABS = 1e30
 
 
-def principal_moments(A: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """The PPCA moments of rows ``A`` (n, d): mean (d,), top-``k`` axes (k, d), their variances (k,)
-    and the mean variance of the other directions (the noise variance), all float64.
+def centred_scatter(X: np.ndarray, low=None, high=None) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (d,) of the rows of ``X`` (n, ...), summed in float64, and their centred scatter (d, d).
 
-    float64 data, or fewer rows than features: scikit-learn's PCA on float64 (its numbers exactly).
-    Taller float32 data (images): the axes come from the eigendecomposition of the covariance
-    summed by float32 matrix products, the one pass that costs, and every number the likelihood
-    reads (the mean, the variance along each axis as its Rayleigh quotient, the total variance) is
-    summed in float64 over chunks of rows, so no float64 copy of the data is made. The
-    log-likelihood is stationary at the maximum-likelihood axes, so their float32 rounding moves it
-    only to second order.
+    ``low``, ``high``: the per-feature minimum and maximum (d,), when the caller has them.
+
+    The scatter sum_i (x_i - mean)(x_i - mean)^T is float32 products (the one pass that costs, no
+    copy of the data) summed in float64 over chunks of rows: precise enough for the principal axes,
+    whose float32 rounding moves the log-likelihood only to second order (it is stationary there).
     """
-    n, d = A.shape
-    if A.dtype == np.float64 or n < d:
-        pca = _SklearnPCA(n_components=k, random_state=0).fit(A.astype(np.float64))
-        return pca.mean_, pca.components_, pca.explained_variance_, float(pca.noise_variance_)
-    mean = A.mean(axis=0, dtype=np.float64)
-    scatter, total = np.zeros((d, d)), 0.0
-    for start in range(0, n, _CHUNK):
-        centred = A[start : start + _CHUNK] - mean  # float64 (chunk, d)
-        total += float(np.square(centred).sum())
-        centred32 = centred.astype(np.float32)
-        scatter += centred32.T @ centred32
-    _, vectors = np.linalg.eigh(scatter)
+    flat = X.reshape(len(X), -1)
+    mean = flat.mean(axis=0, dtype=np.float64)
+    # Each feature is divided by its largest distance from the mean before the float32 product, so
+    # that squares of values up to 1e30 neither overflow nor underflow beside much smaller features.
+    low = flat.min(axis=0) if low is None else low
+    high = flat.max(axis=0) if high is None else high
+    reach = np.maximum(high - mean, mean - low)
+    reach = np.where(reach > 1e-30, reach, 1.0)
+    centre, inverse = mean.astype(np.float32), (1.0 / reach).astype(np.float32)
+    scatter = np.zeros((flat.shape[1],) * 2)
+    for start in range(0, len(flat), _CHUNK):
+        centred = np.subtract(flat[start : start + _CHUNK], centre, dtype=np.float32)
+        centred *= inverse
+        scatter += centred.T @ centred
+    return mean, scatter * np.outer(reach, reach)
+
+
+def principal_moments(
+    X: np.ndarray, k: int, offset=0.0, scale=1.0, moments: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The PPCA moments of the rows ``A = (X - offset) / scale`` of tall, non-float64 data ``X`` (n, d):
+    mean (d,), top-``k`` axes (k, d), their variances (k,) and the mean variance of the other
+    directions (the noise variance), all float64, in the units of ``A``.
+
+    ``offset`` and ``scale`` (scalars or (d,)) are the preprocessing's per-feature affine map, so
+    no model-space copy of the data is made; ``moments``: :func:`centred_scatter` of ``X``, when
+    already computed. The axes come from the eigendecomposition of that float32 scatter; every
+    number the likelihood reads (the variance along each axis as its Rayleigh quotient, the total
+    variance) is then summed in float64 over chunks of rows. (float64 data go to scikit-learn's PCA
+    on float64, which gives its numbers exactly.)
+    """
+    flat = X.reshape(len(X), -1)
+    n, d = flat.shape
+    mean_raw, scatter = moments if moments is not None else centred_scatter(flat)
+    offset = np.broadcast_to(np.asarray(offset, dtype=np.float64), (d,))
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (d,))
+    _, vectors = np.linalg.eigh(scatter / np.outer(scale, scale))
     axes = vectors[:, ::-1][:, :k].T.copy()  # (k, d), the largest eigenvalues first
     # scikit-learn's sign convention: each axis's largest-magnitude entry is positive
     axes *= np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])[:, None]
-    along, centre = np.zeros(k), mean @ axes.T
-    for start in range(0, n, _CHUNK):  # float32 rows times float64 axes: a float64 product
-        along += np.square(A[start : start + _CHUNK] @ axes.T - centre).sum(axis=0)
-    variances, total = along / (n - 1), total / (n - 1)
+    raw_axes = axes / scale  # projections of raw rows onto these equal the model space's
+    along, squares = np.zeros(k), np.zeros(d)
+    for start in range(0, n, _CHUNK):
+        centred = flat[start : start + _CHUNK] - mean_raw  # float64 (chunk, d)
+        along += np.square(centred @ raw_axes.T).sum(axis=0)
+        squares += np.einsum("ij,ij->j", centred, centred)
+    variances, total = along / (n - 1), float((squares / scale**2).sum()) / (n - 1)
     noise = max(total - float(variances.sum()), 0.0) / (d - k) if d > k else 0.0
-    return mean, axes, variances, noise
+    return (mean_raw - offset) / scale, axes, variances, noise
 
 
 class PCA(LatentEstimator):
@@ -84,26 +109,39 @@ class PCA(LatentEstimator):
         """Fit the principal subspace and noise variance of ``X`` (n, ...); returns ``self``. ``y`` is ignored."""
         X, sample_shape = check_fit_array(X)
         self._check_params()
-        largest = max(float(np.max(X)), -float(np.min(X)))
+        flat = X.reshape(len(X), -1)
+        low, high = flat.min(axis=0), flat.max(axis=0)
+        largest = max(float(high.max()), -float(low.min()))
         if largest > _MAX_ABS:
             raise DataError(
                 f"X holds a value of magnitude {largest:.3g}, over the {_MAX_ABS:g} PCA can fit (its float32 "
                 "differences and squares overflow); rescale X, e.g. divide it by its largest value, and fit again"
             )
         seed = seed_from(self.random_state)  # also keys the dequantisation noise, as for the networks
-        preprocessing = self._fit_preprocessing(X, seed)
-        A = preprocessing.transform(X, np.float64 if X.dtype == np.float64 else np.float32).reshape(len(X), -1)
-        limit = min(A.shape)
-        if self.latent_dim > limit:  # an int >= 1 already: _check_params
+        n, d = len(X), math.prod(X.shape[1:])
+        if self.latent_dim > min(n, d):  # an int >= 1 already: _check_params
             # both the bound and the sizes behind it, in scikit-learn's words (n_features=1)
             raise ConfigError(
-                f"latent_dim must be an integer in [1, {limit}], got {self.latent_dim!r}: PCA finds at most "
-                f"min(n_samples, n_features) axes, and X has n_samples={A.shape[0]}, n_features={A.shape[1]}"
+                f"latent_dim must be an integer in [1, {min(n, d)}], got {self.latent_dim!r}: PCA finds at most "
+                f"min(n_samples, n_features) axes, and X has n_samples={n}, n_features={d}"
             )
         k = int(self.latent_dim)
-        if not np.ptp(A, axis=0).any():
-            raise DataError("every sample of X is the same: there is no variance for PCA to model")
-        mean, components, variances, noise = principal_moments(A, k)
+        if X.dtype == np.float64 or n < d:  # scikit-learn's PCA on the float64 model-space values
+            preprocessing = self._fit_preprocessing(X, seed)
+            A = preprocessing.transform(X, np.float64).reshape(n, d)
+            if not np.ptp(A, axis=0).any():
+                raise DataError("every sample of X is the same: there is no variance for PCA to model")
+            pca = _SklearnPCA(n_components=k, random_state=0).fit(A)
+            mean, components, variances = pca.mean_, pca.components_, pca.explained_variance_
+            noise = float(pca.noise_variance_)
+        else:  # tall data of other dtypes: moments of the raw rows, mapped by the preprocessing's affine map
+            moments = centred_scatter(X, low, high)
+            spread = np.diag(moments[1])
+            if not spread.any():
+                raise DataError("every sample of X is the same: there is no variance for PCA to model")
+            preprocessing = self._fit_preprocessing(X, seed, moments=(moments[0], np.sqrt(spread / n)))
+            offset, scale = preprocessing.affine(d)
+            mean, components, variances, noise = principal_moments(X, k, offset, scale, moments)
         if preprocessing.levels is not None:
             # Dequantised: x + u with u uniform over each bin adds the bin's variance 1 / (12 levels^2)
             # to every direction of the covariance of the bin centres A, and the PPCA fitted to these
@@ -112,7 +150,7 @@ class PCA(LatentEstimator):
             variances, noise = variances + bin_variance, noise + bin_variance
         # Only a numerically rank-deficient X (noise variance at rounding level, or 0) gets a floor:
         # there the exact density would be infinite. Any resolvable noise variance is kept as is.
-        noise = max(noise, float(variances[0]) * np.finfo(np.float64).eps * A.shape[1])
+        noise = max(noise, float(variances[0]) * np.finfo(np.float64).eps * d)
         module = PPCA.from_moments(mean, components, variances, noise)
         self._set_fitted(module, preprocessing, sample_shape, Unconditional(), seed)
         self._fit_code_mixture(X, seed=0)
