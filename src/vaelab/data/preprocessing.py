@@ -25,53 +25,32 @@ Every method works on any slice of a (possibly memory-mapped) array and never mo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
-from typing import Literal, TypeGuard
+from typing import Literal
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ._arrays import check_numeric, floored_std, image_pixel_max, mean_std, row_chunks
+from ._arrays import check_numeric, floored_std, image_pixel_max, mean_std
+from ._choices import (
+    BINARIZE,
+    CHOICES,
+    DEQUANTIZE,
+    KINDS,
+    Binarize,
+    Dequantize,
+    auto_kind,
+    is_integer,
+    is_real,
+    scaled_integers,
+)
 from .images import ImageFolder
 from .keyed_noise import static_uniforms
-
-KINDS = ("none", "scale", "standardize")  # what a fitted Preprocessing is (and to_dict stores)
-CHOICES = ("auto", *KINDS)  # what a user may ask `fit` for
-BINARIZE = ("none", "threshold", "static", "dynamic")
-Binarize = Literal["none", "threshold", "static", "dynamic"]  # BINARIZE, as a type
-DEQUANTIZE = ("auto", "uniform", "none")  # what a user may ask `fit` for; a fitted one stores a bool
-Dequantize = Literal["auto", "uniform", "none"]
-
-
-def auto_kind(sample_shape: tuple[int, ...], dtype, pixel_max: float | None) -> Literal["scale", "standardize"]:
-    """The one rule behind ``preprocessing="auto"``: ``"scale"`` or ``"standardize"``.
-
-    ``"scale"`` when the data are image-like, that is images ``(C, H, W)`` or any uint8 array,
-    and their full-scale value ``pixel_max`` is known (given, or told from the values by
-    `vaelab.data._arrays.image_pixel_max`): values in [0, pixel_max] map to [0, 1] without
-    distorting them. Everything else (tables, images of unknown range) is standardised.
-
-    Parameters
-    ----------
-    sample_shape : tuple of int
-        The shape of one sample: ``(n_features,)`` or ``(C, H, W)``.
-    dtype : numpy dtype
-    pixel_max : float or None
-    """
-    image_like = len(sample_shape) == 3 or np.dtype(dtype) == np.uint8
-    return "scale" if image_like and pixel_max is not None else "standardize"
-
-
-def _is_real(v) -> TypeGuard[float]:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _is_integer(v) -> bool:
-    return _is_real(v) and float(v).is_integer() and v >= 1
 
 
 def _as_batch(X, where: str) -> np.ndarray:
@@ -114,14 +93,14 @@ class Preprocessing:
                 f"[0, 1]); got preprocessing={self.kind!r}: pass preprocessing='scale' or binarize='none'"
             )
         if self.kind == "scale":
-            if not (_is_real(self.pixel_max) and self.pixel_max > 0):
+            if not (is_real(self.pixel_max) and self.pixel_max > 0):
                 raise bad("pixel_max", "a positive finite number for kind='scale'")
             object.__setattr__(self, "pixel_max", float(self.pixel_max))
         elif self.pixel_max is not None:
             raise bad("pixel_max", f"None for kind={self.kind!r}")
         if not isinstance(self.dequantize, bool):
             raise bad("dequantize", "true or false")
-        if self.dequantize and not (self.kind == "scale" and self.binarize == "none" and _is_integer(self.pixel_max)):
+        if self.dequantize and not (self.kind == "scale" and self.binarize == "none" and is_integer(self.pixel_max)):
             raise ConfigError(
                 "dequantize needs preprocessing='scale' with an integer pixel_max and binarize='none' (it treats "
                 f"the integers 0..pixel_max as bins); got kind={self.kind!r}, pixel_max={self.pixel_max!r}, "
@@ -135,7 +114,7 @@ class Preprocessing:
                 continue
             if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__") or len(value) == 0:
                 raise bad(name, "a non-empty list of numbers for kind='standardize'")
-            if not all(_is_real(v) for v in value):
+            if not all(is_real(v) for v in value):
                 raise bad(name, "a list of finite numbers")
             object.__setattr__(self, name, tuple(float(v) for v in value))
         if self.kind == "standardize" and self.mean is not None and self.std is not None:  # set just above
@@ -143,7 +122,7 @@ class Preprocessing:
                 raise bad("std", f"as long as mean ({len(self.mean)} values), not {len(self.std)}")
             if min(self.std) <= 0:
                 raise bad("std", "all positive")
-        if not (_is_real(self.threshold) and 0 < self.threshold < 1):
+        if not (is_real(self.threshold) and 0 < self.threshold < 1):
             raise bad("threshold", "a number strictly between 0 and 1")
         if not (isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**63):
             raise bad("seed", "an integer in [0, 2**63)")
@@ -230,30 +209,9 @@ class Preprocessing:
                     "8-bit images; it is unknown for tables and for images of unknown range); "
                     "pass pixel_max, or use preprocessing='standardize'"
                 )
-            fitted = cls("scale", binarize, pixel_max, threshold=threshold, seed=seed)
-            full_scale = float(pixel_max)  # = fitted.pixel_max
-            integers = X.dtype.kind in "ub"
-            if not (X.dtype.kind == "u" and np.iinfo(X.dtype).max <= full_scale):
-                # not every value of the dtype is in range (as uint8 is for 255): one pass over the data
-                lo, hi, integers = np.inf, -np.inf, dequantize != "none" and binarize == "none"
-                for _, chunk in row_chunks(X):
-                    lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
-                    integers = integers and bool(np.array_equal(chunk, np.floor(chunk)))
-                if lo < 0 or hi > full_scale:
-                    raise DataError(
-                        f"Preprocessing.fit: values span [{lo:g}, {hi:g}] but preprocessing='scale' maps "
-                        f"[0, {pixel_max:g}] to [0, 1]; pass the right pixel_max or use preprocessing='standardize'"
-                    )
-            if dequantize == "uniform" and not (integers and _is_integer(full_scale) and binarize == "none"):
-                raise DataError(
-                    "dequantize='uniform' treats integers 0..pixel_max as bins, but "
-                    + (f"binarize={binarize!r} " if binarize != "none" else "")
-                    + ("the values are not all integers" if not integers else f"pixel_max={pixel_max:g} is not")
-                    + "; pass dequantize='none'"
-                )
-            grey_levels = integers and binarize == "none" and _is_integer(full_scale) and full_scale >= 2
-            if dequantize == "uniform" or (dequantize == "auto" and grey_levels):
-                return cls("scale", binarize, pixel_max, threshold=threshold, seed=seed, dequantize=True)
+            fitted = cls("scale", binarize, pixel_max, threshold=threshold, seed=seed)  # checks pixel_max
+            if scaled_integers(X, fitted.pixel_max, binarize, dequantize):
+                return dataclasses.replace(fitted, dequantize=True)
             return fitted
         if kind == "standardize":
             mean, std = mean_std(X) if moments is None else (moments[0], floored_std(*moments))
