@@ -210,7 +210,7 @@ class Preprocessing:
                     "pass pixel_max, or use preprocessing='standardize'"
                 )
             fitted = cls("scale", binarize, pixel_max, threshold=threshold, seed=seed)  # checks pixel_max
-            if scaled_integers(X, fitted.pixel_max, binarize, dequantize):
+            if scaled_integers(X, float(pixel_max), binarize, dequantize):
                 return dataclasses.replace(fitted, dequantize=True)
             return fitted
         if kind == "standardize":
