@@ -90,3 +90,12 @@ def test_a_calibration_field_of_the_wrong_shape_is_refused(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps(document))
     with pytest.raises(ModelFileError, match="calibration must be null or an object with precision and recall"):
         check_comparison(tmp_path / "metrics.json")
+
+
+def test_the_samples_caption_gives_each_rows_precision_instead_of_a_verdict():
+    from vaelab.report.captions import samples_comparison
+
+    table = [{"model": "PCA", "precision": 0.88}, {"model": "Autoencoder", "precision": 0.8667}, {"model": "x"}]
+    caption = samples_comparison(table)
+    assert "PCA 0.88, Autoencoder 0.87." in caption and "looking worse" not in caption
+    assert "precision column" not in samples_comparison([{"model": "PCA"}])

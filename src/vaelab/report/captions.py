@@ -19,11 +19,26 @@ INTRO = (
     "autoencoder for neither: compare their prior samples."
 )
 
-SAMPLES_COMPARISON = (
-    "First panel: real test images. Then each model's decoder means at codes drawn from its prior "
-    "(named above each panel), with the same seed. The autoencoder's samples looking worse than the "
-    "VAE's is the point: only a model trained with a prior on its codes can generate data by sampling that prior."
-)
+
+def samples_comparison(table) -> str:
+    """The caption of the prior-samples figure, with the precision of each row of the comparison ``table``."""
+    measured = [
+        f"{row['model']} {row['precision']:.2f}" for row in table if isinstance(row.get("precision"), (int, float))
+    ]
+    told = (
+        " The precision column measures it on draws from p(x|z) (the share that lands near real data): "
+        + ", ".join(measured)
+        + "."
+        if measured
+        else ""
+    )
+    return (
+        "First panel: real test images. Then each model's decoder means at codes drawn from its prior "
+        "(named above each panel), with the same seed. Only a model trained with a prior on its codes is "
+        "built to generate data by sampling that prior; the autoencoder's codes have no prior, so N(0, I) "
+        "is a guess at where they lie." + told
+    )
+
 
 RATE_DISTORTION = (
     "Each point is a VAE trained with a different \u03b2. Small \u03b2 buys a high rate (the code "

@@ -313,7 +313,7 @@ def write_report(
     if shape is not None:
         plot = _Plot(
             "samples_comparison.png",
-            captions.SAMPLES_COMPARISON,
+            captions.samples_comparison(table),
             "prior samples of every model beside test images",
             lambda: figures.samples_comparison(models, shape, X, value_range=value_range, random_state=random_state),
         )
