@@ -140,3 +140,16 @@ def test_transform_is_the_affine_map_pca_uses(eight_bit, options):
     pre = Preprocessing.fit(X_train, **options)
     offset, scale = pre.affine(20)
     np.testing.assert_allclose(pre.transform(X_test, np.float64), (X_test - offset) / scale, rtol=1e-12)
+
+
+def test_a_density_spike_on_constant_features_is_told_and_dequantising_removes_it():
+    import warnings
+
+    from vaelab import DegenerateDensityWarning
+
+    digits = load("digits").X_train.reshape(-1, 64)  # some border pixels are 0 in every training image
+    with pytest.warns(DegenerateDensityWarning, match=r"features have a decoder standard deviation at its floor"):
+        VAE(latent_dim=2, hidden=(8,), epochs=1, preprocessing="standardize", random_state=0).fit(digits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateDensityWarning)
+        VAE(latent_dim=2, hidden=(8,), epochs=1, preprocessing="scale", pixel_max=16, random_state=0).fit(digits)

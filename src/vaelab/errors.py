@@ -44,3 +44,7 @@ class ConvergenceWarning(_SklearnConvergenceWarning):
 
 class PosteriorCollapseWarning(UserWarning):
     """A fitted VAE has latent dimensions whose posterior ignores the data."""
+
+
+class DegenerateDensityWarning(UserWarning):
+    """A fitted decoder's density is a spike on some features: their learned spread is at its floor."""

@@ -17,7 +17,8 @@ from ..checkpoint import checkpoint_path, run_key
 from ..data._arrays import row_chunks
 from ..data.preprocessing import Preprocessing
 from ..data.rows import LabelledRows, MappedRows, StoredRows, read_per_batch
-from ..errors import ConfigError, ConvergenceWarning, DataError
+from ..errors import ConfigError, ConvergenceWarning, DataError, DegenerateDensityWarning
+from ..likelihoods import GaussianLikelihood
 from ..runtime import resolve_device, seed_from, seeded
 from ..train import TrainConfig, max_epochs, train
 from ._base import LatentEstimator, check_fit_array
@@ -180,6 +181,7 @@ class NeuralEstimator(LatentEstimator):
         self._set_fitted(module, preprocessing, sample_shape, conditioning, seed)
         self.history_ = history.to_dict()
         self._warn_if_unconverged(config, len(X_train), n_val)
+        self._warn_if_degenerate(module, preprocessing)
         self._warn_if_collapsed(self._fit_code_mixture(X, seed, labels))
         return self
 
@@ -189,6 +191,28 @@ class NeuralEstimator(LatentEstimator):
     def _warmup_epochs(self) -> int:
         """Epochs of a warm-up, during which early stopping does not count (0: none)."""
         return 0
+
+    def _warn_if_degenerate(self, module, preprocessing: Preprocessing) -> None:
+        """Say so when a per-feature Gaussian decoder has features whose spread sits at its floor.
+
+        They did not vary in the training data, so the density there is a spike of width
+        ``min_scale`` and any held-out value off it scores very low (PCA's shared noise variance
+        has no such spikes). Dequantised data cannot do this: each bin has width 1.
+        """
+        likelihood = module.likelihood
+        if not isinstance(likelihood, GaussianLikelihood) or preprocessing.dequantize:
+            return
+        scale = likelihood.scale.detach()
+        at_floor = int((scale < 3 * likelihood.min_scale).sum()) if scale.dim() else 0
+        if at_floor:
+            warnings.warn(
+                f"{type(self).__name__}: {at_floor} of {scale.numel()} features have a decoder standard deviation at "
+                f"its floor ({likelihood.min_scale:g} in model units): they (almost) never vary in the training data, "
+                "so the density is a spike there and held-out values off it score very low; drop constant features, "
+                "use dequantize='uniform' for integer data, or likelihood='gaussian_shared'",
+                DegenerateDensityWarning,
+                stacklevel=3,
+            )
 
     def _warn_if_unconverged(self, config: TrainConfig, n_train: int, n_val: int) -> None:
         """Say so when early stopping could not judge convergence: too few validation rows, or still improving."""
