@@ -101,7 +101,10 @@ def evaluate_estimator(
         )
     clock = clock or Stopwatch()
     A_test = torch.from_numpy(estimator.to_model_space(X_test, scored=True))
-    A_train = None if X_train is None else torch.from_numpy(estimator.to_model_space(X_train, scored=True))
+    # The training rows serve only to fit a feature space and a code mixture: not needed (nor their
+    # pass through the preprocessing) when the feature space is given and the model kept its codes.
+    needs_train = X_train is not None and (feature_space is None or not int(estimator.module_.code_sample_size))
+    A_train = torch.from_numpy(estimator.to_model_space(X_train, scored=True)) if needs_train else None
     clock.lap("model_space")
     metrics = evaluate(
         estimator.module_.cpu(),
