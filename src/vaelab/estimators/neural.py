@@ -122,7 +122,7 @@ class NeuralEstimator(LatentEstimator):
 
     def _networks(self, sample_shape: tuple[int, ...]) -> dict:
         """Keyword arguments choosing the encoder/decoder networks for samples of this shape."""
-        # "auto" is the MLP, for images too: on a CPU it trains about 5x faster per epoch than the CNN
+        # "auto" is the MLP, for images too: on a CPU it trains about 10x faster per epoch than the CNN
         # (Fashion-MNIST, benchmarks/README.md), which is what keeps the default comparison short.
         architecture = "mlp" if self.architecture == "auto" else self.architecture
         return {"architecture": architecture, "sample_shape": tuple(sample_shape), "channels": tuple(self.channels)}
