@@ -25,6 +25,7 @@ from ._jsonfile import check_history, parse_json
 from ._writes import write_atomic
 from .data._arrays import row_chunks
 from .errors import ConfigError, ModelFileError
+from .optim import Adam
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 # Parameters that may change between a run and its resumption: they do not change what is learned
@@ -234,14 +235,14 @@ def check_meta(meta: object, groups: dict, where: str, fresh: str) -> dict:
     return meta
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+def optimizer_tensors(optimizer: Adam) -> tuple[dict[str, torch.Tensor], dict]:
     """Split an optimiser's state dict into flat tensors and JSON-safe hyper-parameters."""
     state = optimizer.state_dict()
     tensors = {f"{index}.{key}": value for index, entries in state["state"].items() for key, value in entries.items()}
     return tensors, state["param_groups"]
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: list) -> None:
+def restore_optimizer(optimizer: Adam, tensors: dict[str, torch.Tensor], param_groups: list) -> None:
     """Load the optimiser state, refusing entries that do not fit ``optimizer``'s parameters."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     state: dict[int, dict[str, torch.Tensor]] = {}

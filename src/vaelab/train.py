@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .checkpoint import load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
 from .errors import ConfigError, TrainingError, TrainingInterrupted
 from .models.contract import LatentModel
+from .optim import Adam
 from .runtime import seeded, world
 
 
@@ -71,16 +72,6 @@ def max_epochs(config: TrainConfig, n_train: int) -> int:
         return config.epochs
     steps_per_epoch = max(1, math.ceil(n_train / config.batch_size))
     return max(10, math.ceil(AUTO_STEPS / steps_per_epoch))
-
-
-def _adam(module: nn.Module, lr: float) -> torch.optim.Adam:
-    """Adam with the fused kernel, which updates all parameters at once (its step is ~5x faster
-    than per-tensor Adam on a CPU, see benchmarks/); the default implementation where a torch
-    build has no fused kernel for the device."""
-    try:
-        return torch.optim.Adam(module.parameters(), lr=lr, fused=True)
-    except RuntimeError:
-        return torch.optim.Adam(module.parameters(), lr=lr)
 
 
 def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -229,7 +220,7 @@ def train(
     prepare_batch = prepare_batch or (lambda batch: batch)
     device = X_train.device
     rank, size = world()
-    optimizer = _adam(module, config.lr)
+    optimizer = Adam(module.parameters(), lr=config.lr)
     progress = _restore(config, module, optimizer, device) if config.resume else _Progress()
     objective: nn.Module = _Objective(module, device, config.precision)
     if size > 1:
