@@ -212,9 +212,11 @@ def check_finite(
     count = 0
     first: tuple[int, ...] | None = None
     for start, chunk in row_chunks(X):
-        bad = ~np.isfinite(chunk)
-        n_bad = int(bad.sum())
-        if n_bad and first is None:
+        finite = np.isfinite(chunk)
+        # one reduction over the chunk when all is well; counting and locating only when not
+        n_bad = 0 if finite.all() else int(finite.size - np.count_nonzero(finite))
+        bad = ~finite if n_bad else None
+        if bad is not None and first is None:
             pos = tuple(int(i) for i in np.argwhere(bad)[0])
             first = (start + pos[0],) + pos[1:]
         count += n_bad

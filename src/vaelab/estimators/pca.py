@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.linalg
 import torch
 from sklearn.decomposition import PCA as _SklearnPCA
 
@@ -67,16 +68,21 @@ def principal_moments(
     mean_raw, scatter = moments if moments is not None else centred_scatter(flat)
     offset = np.broadcast_to(np.asarray(offset, dtype=np.float64), (d,))
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), (d,))
-    _, vectors = np.linalg.eigh(scatter / np.outer(scale, scale))
-    axes = vectors[:, ::-1][:, :k].T.copy()  # (k, d), the largest eigenvalues first
+    # only the top k eigenvectors (LAPACK's bisection driver): 3x faster than all of them at d = 784
+    model_scatter = scatter / scale[:, None] / scale[None, :]
+    _, vectors = scipy.linalg.eigh(model_scatter, subset_by_index=[d - k, d - 1], driver="evx")
+    axes = vectors[:, ::-1].T.copy()  # (k, d), the largest eigenvalues first
     # scikit-learn's sign convention: each axis's largest-magnitude entry is positive
     axes *= np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])[:, None]
     raw_axes = axes / scale  # projections of raw rows onto these equal the model space's
     along, squares = np.zeros(k), np.zeros(d)
+    centred = np.empty((min(_CHUNK, n), d))  # float64, reused: no page faults per chunk
     for start in range(0, n, _CHUNK):
-        centred = flat[start : start + _CHUNK] - mean_raw  # float64 (chunk, d)
-        along += np.square(centred @ raw_axes.T).sum(axis=0)
-        squares += np.einsum("ij,ij->j", centred, centred)
+        rows = flat[start : start + _CHUNK]
+        chunk = centred[: len(rows)]
+        np.subtract(rows, mean_raw, out=chunk)
+        along += np.square(chunk @ raw_axes.T).sum(axis=0)
+        squares += np.einsum("ij,ij->j", chunk, chunk)
     variances, total = along / (n - 1), float((squares / scale**2).sum()) / (n - 1)
     noise = max(total - float(variances.sum()), 0.0) / (d - k) if d > k else 0.0
     return (mean_raw - offset) / scale, axes, variances, noise
