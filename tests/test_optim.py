@@ -96,12 +96,17 @@ def test_load_state_dict_refuses_what_does_not_fit():
     assert opt.state == {} and opt.lr == 1e-2  # nothing taken from a refused state dict
 
 
-def test_fitting_does_not_import_torch_dynamo():
-    # constructing any torch.optim.Optimizer imports torch._dynamo (1.1-1.6 s of a fresh process)
+def test_fitting_saving_and_loading_do_not_import_torch_dynamo(tmp_path):
+    # constructing any torch.optim.Optimizer imports torch._dynamo (1.1-1.6 s of a fresh process), and
+    # so do some ops on meta tensors (loading builds the module there first to check its shapes)
     code = (
         "import sys, numpy as np, vaelab\n"
         "X = np.random.default_rng(0).random((64, 5)).astype('float32')\n"
-        "vaelab.VAE(latent_dim=2, hidden=(8,), epochs=1, validation_fraction=0, patience=None).fit(X).score(X)\n"
+        "vae = vaelab.VAE(latent_dim=2, hidden=(8,), epochs=1, validation_fraction=0, patience=None).fit(X)\n"
+        "pca = vaelab.PCA(latent_dim=2).fit(X)\n"
+        "for name, model in (('vae', vae), ('pca', pca)):\n"
+        f"    model.save({str(tmp_path)!r} + '/' + name)\n"
+        f"    vaelab.load({str(tmp_path)!r} + '/' + name).score(X)\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

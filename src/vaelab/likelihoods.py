@@ -137,6 +137,10 @@ class GaussianLikelihood(Likelihood):
     @torch.no_grad()
     def set_scale(self, scale: torch.Tensor) -> None:
         """Set the standard deviation (must exceed ``min_scale``)."""
+        if self.raw_scale.is_meta:
+            # a module built on the meta device, to be loaded, has no values to set; and on meta
+            # tensors torch runs these ops through Python decompositions that import torch._dynamo
+            return
         excess = (scale.to(self.raw_scale) - self.min_scale).clamp_min(torch.finfo(self.raw_scale.dtype).tiny)
         # inverse softplus, written to stay finite for large values
         self.raw_scale.copy_(excess + torch.log(-torch.expm1(-excess)))
