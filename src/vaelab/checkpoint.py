@@ -251,15 +251,11 @@ def restore_optimizer(optimizer: Adam, tensors: dict[str, torch.Tensor], param_g
     )
     for key, value in tensors.items():
         index, _, name = key.partition(".")
-        if not index.isdigit() or int(index) >= len(params) or name not in ("step", "exp_avg", "exp_avg_sq"):
-            raise ModelFileError(bad.format(repr(key)))
-        if name != "step" and (
-            value.shape != params[int(index)].shape or not value.is_floating_point() or not torch.isfinite(value).all()
-        ):
+        # the entries' names and shapes are the optimiser's to check (load_state_dict's ValueError)
+        fits = index.isdigit() and int(index) < len(params)
+        if not fits or not value.is_floating_point() or not value.isfinite().all():
             raise ModelFileError(bad.format(repr(key)))
         state.setdefault(int(index), {})[name] = value
-    for group in param_groups:
-        group["betas"] = tuple(group.get("betas", (0.9, 0.999)))
     try:
         optimizer.load_state_dict({"state": state, "param_groups": param_groups})
     except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import cast
 
 import torch
 
@@ -36,6 +37,11 @@ class Adam:
         self.fused = hasattr(torch, "_fused_adam_") and all(
             p.device.type in FUSED_DEVICES and p.is_floating_point() for p in self.params
         )
+        # the fused kernel takes one device and dtype per call: parameter indices grouped once
+        groups: dict[tuple, list[int]] = {}
+        for i, p in enumerate(self.params):
+            groups.setdefault((p.device, p.dtype), []).append(i)
+        self._fused_groups = list(groups.values())
 
     @property
     def param_groups(self) -> list[dict]:
@@ -48,35 +54,36 @@ class Adam:
             elif p.grad is not None:
                 p.grad.zero_()
 
+    def _step_device(self, p: torch.Tensor) -> torch.device:
+        # torch.optim.Adam keeps the fused kernel's step as a float32 scalar on the parameter's device
+        return p.device if self.fused else torch.device("cpu")
+
     def _entry(self, index: int) -> dict[str, torch.Tensor]:
         entry = self.state.get(index)
         if entry is None:
             p = self.params[index]
             zeros = torch.zeros_like(p, memory_format=torch.preserve_format)
-            # torch.optim.Adam keeps the fused kernel's step as a float32 scalar on the parameter's device
-            step = torch.zeros((), dtype=torch.float32, device=p.device if self.fused else "cpu")
+            step = torch.zeros((), dtype=torch.float32, device=self._step_device(p))
             entry = self.state[index] = {"step": step, "exp_avg": zeros, "exp_avg_sq": zeros.clone()}
         return entry
 
     @torch.no_grad()
     def step(self) -> None:
         """One Adam update of every parameter that has a gradient."""
-        live = [(i, p, p.grad) for i, p in enumerate(self.params) if p.grad is not None]
-        entries = [self._entry(i) for i, _, _ in live]
-        params, grads = [p for _, p, _ in live], [g for _, _, g in live if g is not None]
         beta1, beta2 = self.betas
         if self.fused:
-            by_device: dict[tuple, list[int]] = {}
-            for k, p in enumerate(params):
-                by_device.setdefault((p.device, p.dtype), []).append(k)
-            for ks in by_device.values():
-                steps = [entries[k]["step"] for k in ks]
+            for group in self._fused_groups:
+                live = [i for i in group if self.params[i].grad is not None]
+                if not live:
+                    continue
+                entries = [self._entry(i) for i in live]
+                steps = [entry["step"] for entry in entries]
                 torch._foreach_add_(steps, 1)
                 torch._fused_adam_(
-                    [params[k] for k in ks],
-                    [grads[k] for k in ks],
-                    [entries[k]["exp_avg"] for k in ks],
-                    [entries[k]["exp_avg_sq"] for k in ks],
+                    [self.params[i] for i in live],
+                    [cast(torch.Tensor, self.params[i].grad) for i in live],
+                    [entry["exp_avg"] for entry in entries],
+                    [entry["exp_avg_sq"] for entry in entries],
                     [],
                     steps,
                     amsgrad=False,
@@ -90,7 +97,11 @@ class Adam:
                     found_inf=None,
                 )
             return
-        for p, grad, entry in zip(params, grads, entries, strict=True):
+        for i, p in enumerate(self.params):
+            grad = p.grad
+            if grad is None:
+                continue
+            entry = self._entry(i)
             entry["step"] += 1
             t = float(entry["step"])
             entry["exp_avg"].lerp_(grad, 1 - beta1)
@@ -122,9 +133,10 @@ class Adam:
             moments = {k: entry[k].to(p.device, p.dtype, copy=True) for k in ("exp_avg", "exp_avg_sq")}
             if any(m.shape != p.shape for m in moments.values()):
                 raise ValueError(f"state {index} does not have its parameter's shape {tuple(p.shape)}")
-            step_device = p.device if self.fused else torch.device("cpu")
-            state[int(index)] = {"step": entry["step"].to(step_device, torch.float32, copy=True).reshape(())} | moments
+            step = entry["step"].to(self._step_device(p), torch.float32, copy=True).reshape(())
+            state[int(index)] = {"step": step} | moments
+        betas = groups[0].get("betas", self.betas)
         self.lr = float(groups[0]["lr"])
-        self.betas = (float(groups[0]["betas"][0]), float(groups[0]["betas"][1]))
+        self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(groups[0]["eps"])
         self.state = state

@@ -213,14 +213,12 @@ def check_finite(
     first: tuple[int, ...] | None = None
     for start, chunk in row_chunks(X):
         finite = np.isfinite(chunk)
-        # one reduction over the chunk when all is well; counting and locating only when not
-        n_bad = 0 if finite.all() else int(finite.size - np.count_nonzero(finite))
-        bad = ~finite if n_bad else None
-        if bad is not None and first is None:
-            pos = tuple(int(i) for i in np.argwhere(bad)[0])
-            first = (start + pos[0],) + pos[1:]
-        count += n_bad
-        if X.dtype.itemsize > 4 and not n_bad:
+        if not finite.all():  # one reduction when all is well; counting and locating only when not
+            count += int(finite.size - np.count_nonzero(finite))
+            if first is None:
+                pos = tuple(int(i) for i in np.argwhere(~finite)[0])
+                first = (start + pos[0],) + pos[1:]
+        elif X.dtype.itemsize > 4:
             # Models compute in float32; a larger value would silently become inf there.
             big = np.abs(chunk) > _FLOAT32_MAX
             if big.any():
